@@ -1,0 +1,27 @@
+"""Configuration of one Blender worker (embedded in the pipeline's config)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["bpy", "binary"] = Field(
+        "bpy", description="bpy: the bpy module in a child Python; binary: a `blender` executable")
+    blender_binary: str = "blender"
+    job_timeout_s: float = Field(120.0, gt=0, description="hard wall-clock limit per job; the process is killed past it")
+    startup_timeout_s: float = Field(60.0, gt=0)
+    max_jobs_per_process: int = Field(200, ge=1, description="recycle the process after this many jobs")
+    max_rss_mb: int = Field(3072, ge=64, description="recycle the process when its RSS exceeds this after a job")
+    memory_limit_mb: int | None = Field(8192, ge=256, description="RLIMIT_AS; not applied on a GPU (CUDA maps huge address space)")
+    file_size_limit_mb: int = Field(256, ge=1)
+    max_processes: int | None = Field(64, ge=1, description="RLIMIT_NPROC margin over the tasks that exist at start")
+    cpu_seconds_per_job: float | None = Field(None, gt=0, description="None: timeout x threads (CPU-time limit per job)")
+    isolate_network: bool = True
+    threads: int = Field(0, ge=0, description="Cycles render threads; 0: all cores")
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    sandbox: Literal["full", "os_only"] = Field(
+        "full", description="full: static check + restricted builtins + OS limits; os_only exists to test the OS layer alone")

@@ -1,0 +1,281 @@
+"""Street scene: a scene program written by seig.
+
+Run standalone: python scene.py -- --render out.png  (or blender -b --python scene.py -- --render out.png).
+Each section keeps its numbers in the dict at its top: edit those to change the scene.
+"""
+import math
+
+import bpy  # first: the bpy wheel makes bmesh importable
+import bmesh
+
+# === seig:geometry ===
+GEOMETRY = {'objects': [{'name': 'ground', 'shape': 'plane', 'size': [400.0, 400.0, 1.0]},
+             {'name': 'road', 'shape': 'box', 'size': [7.0, 120.0, 0.02]},
+             {'name': 'sidewalk_left', 'shape': 'box', 'size': [3.0, 120.0, 0.15]},
+             {'name': 'sidewalk_right', 'shape': 'box', 'size': [3.0, 120.0, 0.15]},
+             {'name': 'building_left_1', 'shape': 'box', 'size': [8.0, 12.0, 14.0]},
+             {'name': 'building_left_2', 'shape': 'box', 'size': [8.0, 18.0, 9.0]},
+             {'name': 'building_left_3', 'shape': 'box', 'size': [8.0, 16.0, 16.0]},
+             {'name': 'building_right_1', 'shape': 'box', 'size': [8.0, 15.0, 11.0]},
+             {'name': 'building_right_2', 'shape': 'box', 'size': [8.0, 10.0, 18.0]},
+             {'name': 'building_right_3', 'shape': 'box', 'size': [8.0, 20.0, 12.0]},
+             {'name': 'car', 'shape': 'box', 'size': [1.8, 4.3, 1.45]},
+             {'name': 'tree_trunk', 'shape': 'cylinder', 'size': [0.35, 0.35, 3.0]},
+             {'name': 'tree_crown', 'shape': 'sphere', 'size': [3.2, 3.2, 3.4]},
+             {'name': 'pole', 'shape': 'cylinder', 'size': [0.16, 0.16, 6.5]}]}
+
+def srgb_to_linear(c):
+    """Photo colours are sRGB; Blender shades in linear light."""
+    return [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+
+
+def build_geometry():
+    """Create each object at the origin, base on z = 0, scaled to its size in metres."""
+    objects = {}
+    for spec in GEOMETRY["objects"]:
+        bm = bmesh.new()
+        shape = spec["shape"]
+        if shape == "box":
+            bmesh.ops.create_cube(bm, size=1.0)
+        elif shape == "cylinder":
+            bmesh.ops.create_cone(bm, cap_ends=True, segments=24, radius1=0.5, radius2=0.5, depth=1.0)
+        elif shape == "cone":
+            bmesh.ops.create_cone(bm, cap_ends=True, segments=24, radius1=0.5, radius2=0.0, depth=1.0)
+        elif shape == "sphere":
+            bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.5)
+        elif shape == "plane":
+            bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=0.5)
+        else:
+            raise ValueError("unknown shape: " + shape)
+        if shape != "plane":
+            bmesh.ops.translate(bm, verts=bm.verts, vec=(0.0, 0.0, 0.5))
+        mesh = bpy.data.meshes.new(spec["name"])
+        bm.to_mesh(mesh)
+        bm.free()
+        obj = bpy.data.objects.new(spec["name"], mesh)
+        obj.scale = spec["size"]
+        bpy.context.scene.collection.objects.link(obj)
+        objects[spec["name"]] = obj
+    return objects
+
+# === seig:materials ===
+MATERIALS = {'ground': {'color': [0.42, 0.4, 0.34],
+            'roughness': 0.8,
+            'metallic': 0.0,
+            'noise_scale': 6.0,
+            'noise_strength': 0.15},
+ 'road': {'color': [0.24, 0.24, 0.25],
+          'roughness': 0.8,
+          'metallic': 0.0,
+          'noise_scale': 6.0,
+          'noise_strength': 0.1},
+ 'sidewalk_left': {'color': [0.62, 0.6, 0.57],
+                   'roughness': 0.8,
+                   'metallic': 0.0,
+                   'noise_scale': 6.0,
+                   'noise_strength': 0.0},
+ 'sidewalk_right': {'color': [0.62, 0.6, 0.57],
+                    'roughness': 0.8,
+                    'metallic': 0.0,
+                    'noise_scale': 6.0,
+                    'noise_strength': 0.0},
+ 'building_left_1': {'color': [0.7, 0.52, 0.4],
+                     'roughness': 0.8,
+                     'metallic': 0.0,
+                     'noise_scale': 6.0,
+                     'noise_strength': 0.08},
+ 'building_left_2': {'color': [0.82, 0.78, 0.7],
+                     'roughness': 0.8,
+                     'metallic': 0.0,
+                     'noise_scale': 6.0,
+                     'noise_strength': 0.08},
+ 'building_left_3': {'color': [0.55, 0.35, 0.3],
+                     'roughness': 0.8,
+                     'metallic': 0.0,
+                     'noise_scale': 6.0,
+                     'noise_strength': 0.08},
+ 'building_right_1': {'color': [0.78, 0.74, 0.66],
+                      'roughness': 0.8,
+                      'metallic': 0.0,
+                      'noise_scale': 6.0,
+                      'noise_strength': 0.08},
+ 'building_right_2': {'color': [0.45, 0.47, 0.52],
+                      'roughness': 0.8,
+                      'metallic': 0.0,
+                      'noise_scale': 6.0,
+                      'noise_strength': 0.08},
+ 'building_right_3': {'color': [0.66, 0.58, 0.48],
+                      'roughness': 0.8,
+                      'metallic': 0.0,
+                      'noise_scale': 6.0,
+                      'noise_strength': 0.08},
+ 'car': {'color': [0.65, 0.08, 0.07],
+         'roughness': 0.3,
+         'metallic': 0.0,
+         'noise_scale': 6.0,
+         'noise_strength': 0.0},
+ 'tree_trunk': {'color': [0.3, 0.22, 0.15],
+                'roughness': 0.8,
+                'metallic': 0.0,
+                'noise_scale': 6.0,
+                'noise_strength': 0.0},
+ 'tree_crown': {'color': [0.2, 0.38, 0.14],
+                'roughness': 0.8,
+                'metallic': 0.0,
+                'noise_scale': 6.0,
+                'noise_strength': 0.3},
+ 'pole': {'color': [0.35, 0.36, 0.38],
+          'roughness': 0.4,
+          'metallic': 0.0,
+          'noise_scale': 6.0,
+          'noise_strength': 0.0}}
+
+def build_materials(objects):
+    """A Principled BSDF per object; optional noise varies its brightness (procedural)."""
+    for name, spec in MATERIALS.items():
+        if name not in objects:
+            continue
+        mat = bpy.data.materials.new(name)
+        nodes = mat.node_tree.nodes
+        links = mat.node_tree.links
+        bsdf = nodes["Principled BSDF"]
+        bsdf.inputs["Base Color"].default_value = srgb_to_linear(spec["color"]) + [1.0]
+        bsdf.inputs["Roughness"].default_value = spec["roughness"]
+        bsdf.inputs["Metallic"].default_value = spec["metallic"]
+        if spec["noise_strength"] > 0:
+            noise = nodes.new("ShaderNodeTexNoise")
+            noise.inputs["Scale"].default_value = spec["noise_scale"]
+            gain = nodes.new("ShaderNodeMath")
+            gain.operation = "MULTIPLY_ADD"
+            gain.inputs[1].default_value = 2.0 * spec["noise_strength"]
+            gain.inputs[2].default_value = 1.0 - spec["noise_strength"]
+            tint = nodes.new("ShaderNodeHueSaturation")
+            tint.inputs["Color"].default_value = bsdf.inputs["Base Color"].default_value
+            links.new(noise.outputs["Factor"], gain.inputs[0])
+            links.new(gain.outputs[0], tint.inputs["Value"])
+            links.new(tint.outputs["Color"], bsdf.inputs["Base Color"])
+        objects[name].data.materials.append(mat)
+
+# === seig:composition ===
+COMPOSITION = {'camera': {'location': [0.6, 0.0, 1.6],
+            'pitch_deg': -2.0,
+            'yaw_deg': 0.0,
+            'roll_deg': 0.0,
+            'focal_mm': 24.0,
+            'sensor_mm': 36.0},
+ 'objects': {'ground': {'location': [0.0, 100.0, -0.01], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'road': {'location': [0.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'sidewalk_left': {'location': [-5.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'sidewalk_right': {'location': [5.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_left_1': {'location': [-10.5, 10.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_left_2': {'location': [-10.5, 26.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_left_3': {'location': [-10.5, 44.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_right_1': {'location': [10.5, 13.5, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_right_2': {'location': [10.5, 27.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'building_right_3': {'location': [10.5, 43.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'car': {'location': [1.8, 14.0, 0.02], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'tree_trunk': {'location': [-4.3, 18.0, 0.15], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'tree_crown': {'location': [-4.3, 18.0, 2.6], 'rotation_deg': [0.0, 0.0, 0.0]},
+             'pole': {'location': [4.1, 11.0, 0.15], 'rotation_deg': [0.0, 0.0, 0.0]}}}
+
+def build_composition(objects):
+    """Place objects, then the camera: pitch above the horizon, yaw about +z, focal length."""
+    for name, spec in COMPOSITION["objects"].items():
+        if name in objects:
+            objects[name].location = spec["location"]
+            objects[name].rotation_euler = [math.radians(a) for a in spec["rotation_deg"]]
+    cam = COMPOSITION["camera"]
+    data = bpy.data.cameras.new("camera")
+    data.lens = cam["focal_mm"]
+    data.sensor_width = cam["sensor_mm"]
+    data.clip_end = 1000.0
+    camera = bpy.data.objects.new("camera", data)
+    camera.location = cam["location"]
+    camera.rotation_euler = (
+        math.radians(90.0 + cam["pitch_deg"]),
+        math.radians(cam["roll_deg"]),
+        math.radians(cam["yaw_deg"]),
+    )
+    bpy.context.scene.collection.objects.link(camera)
+    bpy.context.scene.camera = camera
+
+# === seig:lighting ===
+LIGHTING = {'sun': {'elevation_deg': 35.0,
+         'azimuth_deg': -40.0,
+         'strength': 3.5,
+         'color': [1.0, 0.97, 0.92],
+         'angle_deg': 1.0},
+ 'sky': {'zenith': [0.32, 0.5, 0.82],
+         'horizon': [0.78, 0.84, 0.92],
+         'ground': [0.3, 0.28, 0.25],
+         'strength': 1.0},
+ 'exposure': 0.0}
+
+def build_lighting():
+    """A sun lamp and a world sky gradient (ground, horizon, zenith) with exposure."""
+    scene = bpy.context.scene
+    sun = LIGHTING["sun"]
+    lamp = bpy.data.lights.new("sun", type="SUN")
+    lamp.energy = sun["strength"]
+    lamp.color = sun["color"]
+    lamp.angle = math.radians(sun["angle_deg"])
+    light = bpy.data.objects.new("sun", lamp)
+    light.rotation_euler = (math.radians(90.0 - sun["elevation_deg"]), 0.0, math.radians(sun["azimuth_deg"]))
+    scene.collection.objects.link(light)
+
+    sky = LIGHTING["sky"]
+    world = bpy.data.worlds.new("sky")
+    scene.world = world
+    nodes = world.node_tree.nodes
+    links = world.node_tree.links
+    coords = nodes.new("ShaderNodeTexCoord")
+    split = nodes.new("ShaderNodeSeparateXYZ")
+    height = nodes.new("ShaderNodeMapRange")
+    height.inputs["From Min"].default_value = -1.0
+    ramp = nodes.new("ShaderNodeValToRGB")
+    stops = ramp.color_ramp.elements
+    stops[0].position = 0.49
+    stops[0].color = srgb_to_linear(sky["ground"]) + [1.0]
+    stops[1].position = 1.0
+    stops[1].color = srgb_to_linear(sky["zenith"]) + [1.0]
+    horizon = stops.new(0.5)
+    horizon.color = srgb_to_linear(sky["horizon"]) + [1.0]
+    background = nodes["Background"]
+    background.inputs["Strength"].default_value = sky["strength"]
+    links.new(coords.outputs["Generated"], split.inputs["Vector"])
+    links.new(split.outputs["Z"], height.inputs["Value"])
+    links.new(height.outputs["Result"], ramp.inputs["Factor"])
+    links.new(ramp.outputs["Color"], background.inputs["Color"])
+    scene.view_settings.exposure = LIGHTING["exposure"]
+
+# === seig:scene ===
+RENDER = {'width': 256, 'height': 192, 'samples': 16, 'seed': 0, 'engine': 'CYCLES'}
+
+def build_scene():
+    """Build the whole scene into the current (empty) file and set render settings."""
+    scene = bpy.context.scene
+    objects = build_geometry()
+    build_materials(objects)
+    build_composition(objects)
+    build_lighting()
+    scene.render.engine = RENDER["engine"]
+    scene.render.resolution_x = RENDER["width"]
+    scene.render.resolution_y = RENDER["height"]
+    scene.render.resolution_percentage = 100
+    scene.cycles.samples = RENDER["samples"]
+    scene.cycles.seed = RENDER["seed"]
+    scene.cycles.use_denoising = False
+    scene.view_settings.view_transform = "Standard"
+    scene.display_settings.display_device = "sRGB"
+    return objects
+
+if __name__ == "__main__":
+    import sys
+
+    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    build_scene()
+    if "--render" in argv:
+        bpy.context.scene.render.filepath = argv[argv.index("--render") + 1]
+        bpy.ops.render.render(write_still=True)
+

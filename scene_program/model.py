@@ -1,0 +1,102 @@
+"""Typed scene parameters: the numbers each section keeps in its dict (GUIDE §2).
+
+The program is the artifact; these models are how seig's own code builds and checks
+the dicts before writing them. Units: metres, degrees, sRGB colours in [0, 1].
+Object origins sit at the centre of their base, so z = 0 stands an object on the ground.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Shape = Literal["box", "cylinder", "cone", "sphere", "plane"]
+RGB = tuple[float, float, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectShape(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    shape: Shape
+    size: tuple[float, float, float]
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError(f"sizes must be positive, got {v}")
+        return v
+
+
+class Geometry(_Strict):
+    objects: list[ObjectShape]
+
+
+class Surface(_Strict):
+    color: RGB
+    roughness: float = Field(0.7, ge=0, le=1)
+    metallic: float = Field(0.0, ge=0, le=1)
+    noise_scale: float = Field(4.0, gt=0)
+    noise_strength: float = Field(0.0, ge=0, le=1)
+
+
+class Placement(_Strict):
+    location: tuple[float, float, float]
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+class Camera(_Strict):
+    location: tuple[float, float, float] = (0.0, 0.0, 1.6)
+    pitch_deg: float = Field(0.0, ge=-89, le=89)
+    yaw_deg: float = 0.0
+    roll_deg: float = 0.0
+    focal_mm: float = Field(28.0, gt=1, le=500)
+    sensor_mm: float = Field(36.0, gt=1)
+
+
+class Composition(_Strict):
+    camera: Camera = Camera()
+    objects: dict[str, Placement] = {}
+
+
+class Sun(_Strict):
+    elevation_deg: float = Field(45.0, ge=-10, le=90)
+    azimuth_deg: float = 30.0
+    strength: float = Field(3.0, ge=0)
+    color: RGB = (1.0, 0.97, 0.92)
+    angle_deg: float = Field(1.0, ge=0, le=90)
+
+
+class Sky(_Strict):
+    zenith: RGB = (0.35, 0.5, 0.8)
+    horizon: RGB = (0.75, 0.8, 0.88)
+    ground: RGB = (0.3, 0.28, 0.25)
+    strength: float = Field(1.0, ge=0)
+
+
+class Lighting(_Strict):
+    sun: Sun = Sun()
+    sky: Sky = Sky()
+    exposure: float = Field(0.0, ge=-10, le=10)
+
+
+class Render(_Strict):
+    width: int = Field(256, ge=8, le=8192)
+    height: int = Field(192, ge=8, le=8192)
+    samples: int = Field(16, ge=1, le=4096)
+    seed: int = 0
+    engine: Literal["CYCLES", "BLENDER_WORKBENCH", "BLENDER_EEVEE"] = "CYCLES"
+
+
+class Scene(_Strict):
+    """Everything a program holds, one model per section."""
+
+    title: str = "seig scene"
+    geometry: Geometry
+    materials: dict[str, Surface] = {}
+    composition: Composition = Composition()
+    lighting: Lighting = Lighting()
+    render: Render = Render()
