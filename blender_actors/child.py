@@ -155,6 +155,8 @@ class Server:
             scene.render.resolution_percentage = 100
             scene.render.image_settings.file_format = "PNG"
             scene.render.image_settings.color_mode = "RGB"
+            for flag in [a for a in dir(scene.render) if a.startswith("use_stamp")]:
+                setattr(scene.render, flag, False)  # no date/render-time metadata: same scene, same bytes
             scene.cycles.samples = job["samples"]
             scene.cycles.seed = job["seed"]
             scene.cycles.use_denoising = bool(job.get("denoise"))
@@ -170,7 +172,7 @@ class Server:
             bpy.ops.render.render(write_still=True)
             t["render"] = time.perf_counter()
             with open(path, "rb") as fh:
-                png = fh.read()
+                png = strip_png_text(fh.read())
             os.unlink(path)
         except Exception as exc:  # noqa: BLE001
             return self._reply(record, t, {"kind": "render", "message": f"{type(exc).__name__}: {exc}", "line": None}, out)
@@ -206,6 +208,21 @@ class Server:
             return []
         keep = [ln.strip() for ln in tail.splitlines() if "warning" in ln.lower() or "error" in ln.lower()]
         return keep[:50]
+
+
+def strip_png_text(png: bytes) -> bytes:
+    """Drop text/time chunks (Cycles writes its render time there): same pixels, same bytes."""
+    import struct
+
+    out, pos = [png[:8]], 8
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if kind not in (b"tEXt", b"zTXt", b"iTXt", b"tIME"):
+            out.append(png[pos:end])
+        pos = end
+    return b"".join(out)
 
 
 def _rss_mb() -> float:
