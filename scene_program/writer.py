@@ -50,7 +50,7 @@ def format_params(name: str, params: dict[str, Any]) -> str:
 
 def section_text(section: str, params: dict[str, Any]) -> str:
     """The full body of a section: its params dict, then its builder code."""
-    return format_params(PARAM_NAMES[section], params) + _CODE[section].rstrip("\n") + "\n\n"
+    return format_params(PARAM_NAMES[section], params) + "\n" + _CODE[section].rstrip("\n") + "\n\n"
 
 
 def scene_params(scene: Scene) -> dict[str, dict[str, Any]]:

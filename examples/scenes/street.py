@@ -24,6 +24,7 @@ GEOMETRY = {'objects': [{'name': 'ground', 'shape': 'plane', 'size': [400.0, 400
              {'name': 'tree_crown', 'shape': 'sphere', 'size': [3.2, 3.2, 3.4]},
              {'name': 'pole', 'shape': 'cylinder', 'size': [0.16, 0.16, 6.5]}]}
 
+
 def srgb_to_linear(c):
     """Photo colours are sRGB; Blender shades in linear light."""
     return [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
@@ -130,6 +131,7 @@ MATERIALS = {'ground': {'color': [0.42, 0.4, 0.34],
           'noise_scale': 6.0,
           'noise_strength': 0.0}}
 
+
 def build_materials(objects):
     """A Principled BSDF per object; optional noise varies its brightness (procedural)."""
     for name, spec in MATERIALS.items():
@@ -178,6 +180,7 @@ COMPOSITION = {'camera': {'location': [0.6, 0.0, 1.6],
              'tree_crown': {'location': [-4.3, 18.0, 2.6], 'rotation_deg': [0.0, 0.0, 0.0]},
              'pole': {'location': [4.1, 11.0, 0.15], 'rotation_deg': [0.0, 0.0, 0.0]}}}
 
+
 def build_composition(objects):
     """Place objects, then the camera: pitch above the horizon, yaw about +z, focal length."""
     for name, spec in COMPOSITION["objects"].items():
@@ -210,6 +213,7 @@ LIGHTING = {'sun': {'elevation_deg': 35.0,
          'ground': [0.3, 0.28, 0.25],
          'strength': 1.0},
  'exposure': 0.0}
+
 
 def build_lighting():
     """A sun lamp and a world sky gradient (ground, horizon, zenith) with exposure."""
@@ -250,6 +254,7 @@ def build_lighting():
 
 # === seig:scene ===
 RENDER = {'width': 256, 'height': 192, 'samples': 16, 'seed': 0, 'engine': 'CYCLES'}
+
 
 def build_scene():
     """Build the whole scene into the current (empty) file and set render settings."""

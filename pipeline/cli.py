@@ -1,0 +1,122 @@
+"""The `seig` command line: the top of the import graph (it may import anything below).
+
+Subcommands: check, render (Blender workers), reconstruct (one or more photos, staged),
+run and manifest (the Ray batch job). Exit status: 0 success, 1 the work failed (a
+rejected, failing or timed-out program, a failed image), 2 bad usage or config.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from blender_actors.sandbox import check_program
+
+    status = 0
+    for name in args.programs:
+        try:
+            source = Path(name).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        violations = check_program(source)
+        if violations:
+            status = 1
+            for v in violations:
+                print(f"{name}:{v.line}: [{v.rule}] {v.message}", file=sys.stderr)
+        else:
+            print(f"{name}: ok")
+    return status
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from blender_actors.config import WorkerConfig
+    from blender_actors.protocol import RenderRequest
+    from blender_actors.worker import BlenderWorker
+    from pipeline.storage import StorageError, write_bytes
+
+    try:
+        source = Path(args.program).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"seig render: cannot read {args.program}: {exc}", file=sys.stderr)
+        return 1
+    config = WorkerConfig(job_timeout_s=args.timeout, device=args.device)
+    request = RenderRequest(program=source, width=args.width, height=args.height, samples=args.samples,
+                            engine=args.engine, timeout_s=args.timeout)
+    with BlenderWorker(config) as worker:
+        result = worker.render(request)
+    if not result.ok:
+        err = result.error
+        where = f":{err.line}" if err and err.line else ""
+        print(f"seig render: {args.program}{where}: {err}", file=sys.stderr)
+        return 1
+    try:
+        write_bytes(args.out, result.png)
+    except StorageError as exc:
+        print(f"seig render: {exc}", file=sys.stderr)
+        return 1
+    rec = result.record
+    print(f"{args.out}: {args.width}x{args.height}, {args.samples} samples on {rec.device}, "
+          f"render {rec.timings.get('render_s', 0):.2f} s, {rec.counts.get('objects', 0)} objects")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seig", description="Photographs to editable Blender scene programs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="validate scene programs against the sandbox without running them")
+    p.add_argument("programs", nargs="+", metavar="PROGRAM.py")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("render", help="run a scene program in a warm sandboxed Blender worker and render it")
+    p.add_argument("program", metavar="PROGRAM.py")
+    p.add_argument("--out", required=True, metavar="OUT.png", help="local path or fsspec URI")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=192)
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SEC")
+    p.add_argument("--engine", default="CYCLES", choices=["CYCLES", "BLENDER_WORKBENCH", "BLENDER_EEVEE"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.set_defaults(func=_cmd_render)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Subcommands defined next to the code they drive (reconstruct, run, manifest)."""
+    out = []
+    try:
+        from pipeline.cli_reconstruct import register as reconstruct
+        out.append(reconstruct)
+    except ImportError:
+        pass
+    try:
+        from pipeline.cli_batch import register as batch
+        out.append(batch)
+    except ImportError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from pydantic import ValidationError
+    except ImportError:  # pragma: no cover
+        ValidationError = ValueError  # type: ignore
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        print(f"seig {args.command}: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

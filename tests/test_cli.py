@@ -1,0 +1,67 @@
+"""`seig check` and `seig render` as a user runs them (real processes, real Blender)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def seig(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_check_accepts_the_example_and_rejects_with_line_and_rule(tmp_path):
+    ok = seig("check", "examples/scenes/street.py")
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    bad = tmp_path / "bad.py"
+    bad.write_text("import bpy\n\nbpy.ops.wm.save_as_mainfile(filepath='/tmp/x.blend')\n")
+    res = seig("check", str(bad))
+    assert res.returncode == 1
+    assert f"{bad}:3: [bpy-ops]" in res.stderr and f"{bad}:3: [bpy-api]" in res.stderr
+
+
+def test_render_writes_png(tmp_path):
+    out = tmp_path / "street.png"
+    res = seig("render", "examples/scenes/street.py", "--out", str(out), "--width", "96", "--height", "64",
+               "--samples", "2")
+    assert res.returncode == 0, res.stderr
+    assert Image.open(out).size == (96, 64)
+
+
+def test_failing_rejected_and_timed_out_programs_write_nothing(tmp_path):
+    cases = {
+        "fails.py": ("import bpy\nraise ValueError('boom')\n", "line 2"),
+        "rejected.py": ("import subprocess\n", "[import]"),
+        "loops.py": ("while True:\n    pass\n", "timeout"),
+    }
+    for name, (source, needle) in cases.items():
+        program = tmp_path / name
+        program.write_text(source)
+        out = tmp_path / (name + ".png")
+        res = seig("render", str(program), "--out", str(out), "--timeout", "3")
+        assert res.returncode == 1, name
+        assert needle in res.stderr, (name, res.stderr)
+        assert not out.exists(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)  # no temp files left behind
+
+
+def test_scene_program_runs_standalone(tmp_path):
+    """The contract: a program renders with plain `python scene.py -- --render OUT` where bpy imports."""
+    out = tmp_path / "alone.png"
+    from scene_program.writer import section_params, with_section_params
+    from scene_program.sections import parse
+
+    program = (ROOT / "examples/scenes/street.py").read_text()
+    render = section_params(parse(program).get("scene"), "scene") | {"width": 64, "height": 48, "samples": 2}
+    program = with_section_params(program, "scene", render)
+    path = tmp_path / "scene.py"
+    path.write_text(program)
+    res = subprocess.run([sys.executable, str(path), "--", "--render", str(out)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert Image.open(out).size == (64, 48)
