@@ -1,0 +1,37 @@
+"""The four stage definitions (GUIDE §1). The engine is one; stages differ only in data."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StageDefinition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    section: str  # the program section this stage owns and may replace
+    rounds: int
+    goal: str  # one sentence, shared by prompts and numeric feedback
+
+
+GEOMETRY = StageDefinition(
+    name="geometry", section="geometry", rounds=5,
+    goal="which objects exist, their shapes and sizes (ground, buildings, walls, vehicles, furniture, ...)")
+MATERIALS = StageDefinition(
+    name="materials", section="materials", rounds=3,
+    goal="surface colours, roughness, metalness and procedural texture of each object")
+COMPOSITION = StageDefinition(
+    name="composition", section="composition", rounds=3,
+    goal="placement of objects and the camera (position, pitch, yaw, focal length)")
+LIGHTING = StageDefinition(
+    name="lighting", section="lighting", rounds=2,
+    goal="sun direction, strength and colour, sky colours, exposure")
+
+STAGES: tuple[StageDefinition, ...] = (GEOMETRY, MATERIALS, COMPOSITION, LIGHTING)
+
+
+def stages_with_rounds(rounds: dict[str, int] | None = None) -> list[StageDefinition]:
+    """The stages in order, with round budgets overridden from config; 0 rounds skips a stage."""
+    rounds = rounds or {}
+    unknown = set(rounds) - {s.name for s in STAGES}
+    if unknown:
+        raise ValueError(f"unknown stage(s) in rounds: {', '.join(sorted(unknown))}")
+    return [s.model_copy(update={"rounds": rounds.get(s.name, s.rounds)}) for s in STAGES]

@@ -1,0 +1,148 @@
+"""The stage engine: one loop for every stage (GUIDE §1).
+
+A round: the backend proposes candidate bodies for the stage's section; each is spliced
+into the stage's best program, statically checked, rendered and scored; the best
+candidate is kept if it beats the stage's best, otherwise the round is reverted. A
+candidate that is rejected or fails in Blender is a failed candidate whose error goes
+back to the backend: nothing a program or backend does raises out of `run_stage`.
+Re-running a stage from the same input program and seed gives the same result (Ray
+retries rely on this).
+"""
+from __future__ import annotations
+
+import time
+
+from blender_actors.sandbox import check_program
+from scene_program.sections import SectionError, parse
+from stages.backends.base import Backend, BackendError, BudgetExhausted, Renderer, RenderSettings, StageContext
+from stages.definitions import StageDefinition
+from stages.photo import Photo
+from stages.records import Candidate, Reconstruction, RoundError, RoundRecord, StageResult, Usage
+from stages.scoring import Scores, score
+
+
+def evaluate(program: str, photo: Photo, renderer: Renderer, render: RenderSettings, index: int = 0) -> Candidate:
+    """Check, render and score one whole program."""
+    violations = check_program(program)
+    if violations:
+        return Candidate(index=index, program=program,
+                         error=RoundError(kind="rejected", message="; ".join(map(str, violations)),
+                                          line=violations[0].line or None))
+    result = renderer.render(render.request(program))
+    render_s = result.record.timings.get("render_s", 0.0)
+    if not result.ok:
+        err = result.error
+        return Candidate(index=index, program=program, render_s=render_s,
+                         error=RoundError(kind=err.kind if err else "render", message=str(err) if err else "no image",
+                                          line=err.line if err else None))
+    return Candidate(index=index, program=program, png=result.png, render_s=render_s,
+                     scores=score(result.png, photo.compare))
+
+
+def _feedback_text(rec: RoundRecord) -> list[str]:
+    """Numeric feedback when the backend has no verifier of its own."""
+    lines = []
+    for c in rec.candidates:
+        if c.error:
+            lines.append(f"candidate {c.index} failed ({c.error.kind}): {c.error.message[:300]}")
+        elif c.scores:
+            lines.append(f"candidate {c.index}: PSNR {c.scores.psnr:.2f} dB, SSIM {c.scores.ssim:.3f}")
+    lines.append("kept" if rec.kept else "reverted: no candidate beat the best so far")
+    return lines
+
+
+def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backend, renderer: Renderer,
+              render: RenderSettings, seed: int = 0, start: Candidate | None = None) -> StageResult:
+    """Run one stage's rounds from `program`; return its best attempt and every round."""
+    t_stage = time.perf_counter()
+    base = start if start is not None and start.program == program else evaluate(program, photo, renderer, render)
+    result = StageResult(stage=stage.name, best_program=program, start_scores=base.scores,
+                         best_scores=base.scores, best_png=base.png)
+    result.rounds.append(RoundRecord(stage=stage.name, round=0, candidates=[base], kept=base.scores is not None,
+                                     best_index=0, scores_after=base.scores, error=base.error))
+    feedback: list[str] = []
+    last_error = base.error.message if base.error else None
+    for r in range(1, stage.rounds + 1):
+        t0 = time.perf_counter()
+        rec = RoundRecord(stage=stage.name, round=r, scores_before=result.best_scores)
+        ctx = StageContext(stage=stage, round=r, photo=photo, program=result.best_program,
+                           section_body=parse(result.best_program).get(stage.section), best_png=result.best_png,
+                           best_scores=result.best_scores, history=result.rounds, feedback=feedback,
+                           last_error=last_error, renderer=renderer, render=render, seed=seed * 1000 + r)
+        try:
+            proposal = backend.propose(ctx)
+        except BackendError as exc:
+            rec.error = RoundError(kind="backend", message=f"{exc.kind}: {exc}")
+            rec.time_s = time.perf_counter() - t0
+            result.rounds.append(rec)
+            if isinstance(exc, BudgetExhausted):
+                break
+            last_error = str(exc)
+            continue
+        rec.usage, rec.notes, rec.prompt_version = proposal.usage, proposal.notes, proposal.prompt_version
+        base_prog = parse(result.best_program)
+        for i, body in enumerate(proposal.bodies):
+            try:
+                candidate_program = base_prog.replace(stage.section, body).text()
+            except SectionError as exc:
+                rec.candidates.append(Candidate(index=i, program=body,
+                                                error=RoundError(kind="section", message=str(exc))))
+                continue
+            rec.candidates.append(evaluate(candidate_program, photo, renderer, render, index=i))
+        scored = [c for c in rec.candidates if c.scores is not None]
+        winner = max(scored, key=lambda c: c.scores.psnr, default=None)
+        if winner is not None:
+            rec.best_index = winner.index
+            if winner.scores.better_than(result.best_scores):
+                rec.kept = True
+                result.best_program, result.best_png, result.best_scores = winner.program, winner.png, winner.scores
+        rec.scores_after = result.best_scores
+        failures = [c.error for c in rec.candidates if c.error]
+        last_error = failures[0].message if failures and not scored else None
+        if winner is not None and hasattr(backend, "verify"):
+            try:
+                fb = backend.verify(ctx, winner.png, winner.scores)
+                rec.usage = rec.usage + fb.usage
+                feedback = fb.discrepancies or _feedback_text(rec)
+                rec.feedback = feedback
+                if fb.approve:
+                    rec.time_s = time.perf_counter() - t0
+                    result.rounds.append(rec)
+                    break
+            except BackendError as exc:
+                feedback = _feedback_text(rec)
+                rec.feedback = feedback + [f"(verifier failed: {exc})"]
+        else:
+            feedback = rec.feedback = _feedback_text(rec)
+        rec.time_s = time.perf_counter() - t0
+        result.rounds.append(rec)
+    result.time_s = time.perf_counter() - t_stage
+    result.usage = sum((rec.usage for rec in result.rounds), Usage())
+    return result
+
+
+def reconstruct(photo: Photo, backend: Backend, renderer: Renderer, render: RenderSettings,
+                stages: list[StageDefinition], seed: int = 0) -> Reconstruction:
+    """The whole method for one photo: initial program, then each stage in order."""
+    t0 = time.perf_counter()
+    program, usage = backend.initial_program(photo, render)
+    start = evaluate(program, photo, renderer, render)
+    rec = Reconstruction(image=photo.name, backend=backend.name, seed=seed, width=render.width,
+                         height=render.height, samples=render.samples, initial_program=program,
+                         initial_scores=start.scores, final_program=program, final_scores=start.scores,
+                         final_png=start.png, usage=usage)
+    current = start
+    for stage in stages:
+        if stage.rounds <= 0:
+            continue
+        result = run_stage(stage, current.program, photo, backend, renderer, render, seed, start=current)
+        rec.stages.append(result)
+        current = Candidate(index=0, program=result.best_program, scores=result.best_scores, png=result.best_png)
+    rec.final_program, rec.final_scores, rec.final_png = current.program, current.scores, current.png
+    rec.usage = rec.usage + sum((s.usage for s in rec.stages), Usage())
+    cands = [c for s in rec.stages for r in s.rounds for c in r.candidates if r.round > 0]
+    rec.renders = 1 + sum(1 for c in cands if c.error is None or c.error.kind not in ("rejected", "section"))
+    rec.failed_rounds = sum(1 for s in rec.stages for r in s.rounds if r.round > 0 and (r.error or not any(
+        c.scores for c in r.candidates)))
+    rec.time_s = time.perf_counter() - t0
+    return rec
