@@ -83,25 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.set_defaults(func=_cmd_render)
 
-    for register in _extra_commands():
-        register(sub)
+    from pipeline import cli_reconstruct
+
+    cli_reconstruct.register(sub)
     return parser
-
-
-def _extra_commands():
-    """Subcommands defined next to the code they drive (reconstruct, run, manifest)."""
-    out = []
-    try:
-        from pipeline.cli_reconstruct import register as reconstruct
-        out.append(reconstruct)
-    except ImportError:
-        pass
-    try:
-        from pipeline.cli_batch import register as batch
-        out.append(batch)
-    except ImportError:
-        pass
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from blender_actors.sandbox import check_program
-from scene_program.sections import SectionError, parse
+from scene_program.sections import SectionError, parse, section_line_ranges
 from stages.backends.base import Backend, BackendError, BudgetExhausted, Renderer, RenderSettings, StageContext
 from stages.definitions import StageDefinition
 from stages.photo import Photo
@@ -21,20 +21,31 @@ from stages.records import Candidate, Reconstruction, RoundError, RoundRecord, S
 from stages.scoring import Scores, score
 
 
+def locate(program: str, line: int | None) -> str:
+    """' (section materials, its line 3)': where a program line sits, for the generator."""
+    if not line:
+        return ""
+    for name, (first, last) in section_line_ranges(program).items():
+        if first <= line <= last:
+            return f" (section {name}, its line {line - first})"
+    return ""
+
+
 def evaluate(program: str, photo: Photo, renderer: Renderer, render: RenderSettings, index: int = 0) -> Candidate:
     """Check, render and score one whole program."""
     violations = check_program(program)
     if violations:
+        first = violations[0].line or None
         return Candidate(index=index, program=program,
-                         error=RoundError(kind="rejected", message="; ".join(map(str, violations)),
-                                          line=violations[0].line or None))
+                         error=RoundError(kind="rejected", line=first,
+                                          message="; ".join(map(str, violations)) + locate(program, first)))
     result = renderer.render(render.request(program))
     render_s = result.record.timings.get("render_s", 0.0)
     if not result.ok:
         err = result.error
         return Candidate(index=index, program=program, render_s=render_s,
-                         error=RoundError(kind=err.kind if err else "render", message=str(err) if err else "no image",
-                                          line=err.line if err else None))
+                         error=RoundError(kind=err.kind if err else "render", line=err.line if err else None,
+                                          message=(str(err) + locate(program, err.line)) if err else "no image"))
     return Candidate(index=index, program=program, png=result.png, render_s=render_s,
                      scores=score(result.png, photo.compare))
 

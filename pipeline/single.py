@@ -1,0 +1,76 @@
+"""Reconstruct one photo end to end: load, run the stages, write the artifacts.
+
+Shared by `seig reconstruct` (a worker in this process) and the Ray job (a worker in an
+actor). Errors that belong to the image (bad photo, backend misconfiguration) come back
+as a failed outcome with a kind and message; nothing here raises for one bad image.
+"""
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from pipeline.artifacts import write_reconstruction
+from pipeline.storage import StorageError
+from stages.backends.base import BackendError, Renderer, RenderSettings
+from stages.backends.registry import make_backend
+from stages.config import ReconstructConfig
+from stages.definitions import stages_with_rounds
+from stages.engine import reconstruct
+from stages.photo import PhotoError, load
+from stages.records import Reconstruction
+
+
+class ImageOutcome(BaseModel):
+    name: str
+    uri: str
+    ok: bool
+    error_kind: str | None = None
+    error: str | None = None
+    prefix: str | None = None
+    artifacts: dict[str, str] = {}
+    reconstruction: Reconstruction | None = None
+    time_s: float = 0.0
+
+
+def render_settings(photo_size: tuple[int, int], cfg: ReconstructConfig) -> RenderSettings:
+    w, h = photo_size
+    s = cfg.long_side / max(w, h)
+    width = cfg.width or max(8, round(w * s / 2) * 2)
+    height = cfg.height or max(8, round(h * s / 2) * 2)
+    return RenderSettings(width=width, height=height, samples=cfg.samples, seed=cfg.seed,
+                          timeout_s=cfg.render_timeout_s)
+
+
+def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, renderer: Renderer,
+                      storage_options: dict | None = None) -> ImageOutcome:
+    t0 = time.perf_counter()
+    storage_options = storage_options or {}
+
+    def failed(kind: str, message: str) -> ImageOutcome:
+        return ImageOutcome(name=name, uri=uri, ok=False, error_kind=kind, error=message,
+                            time_s=time.perf_counter() - t0)
+
+    try:
+        photo = load(uri, **storage_options)
+        photo.name = name
+    except PhotoError as exc:
+        return failed(f"photo_{exc.kind}", str(exc))
+    try:
+        backend = make_backend(cfg.backend, cfg.backend_options())
+        stages = stages_with_rounds(cfg.rounds)
+    except (ValueError, BackendError) as exc:
+        return failed("config", str(exc))
+    settings = render_settings(photo.size, cfg)
+    try:
+        rec = reconstruct(photo, backend, renderer, settings, stages, seed=cfg.seed)
+    except BackendError as exc:  # the initial program could not be made at all
+        return failed(f"backend_{exc.kind}", str(exc))
+    if rec.final_scores is None:
+        return failed("no_render", "no program of this image rendered (see record for each round's error)")
+    try:
+        artifacts = write_reconstruction(prefix, rec, cfg.keep_round_renders, **storage_options)
+    except StorageError as exc:
+        return failed("storage", str(exc))
+    return ImageOutcome(name=name, uri=uri, ok=True, prefix=prefix, artifacts=artifacts, reconstruction=rec,
+                        time_s=time.perf_counter() - t0)

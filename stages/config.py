@@ -1,0 +1,27 @@
+"""Settings of the staged reconstruction (the `reconstruct:` section of a config)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stages.backends.offline import OfflineConfig
+
+
+class ReconstructConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["offline", "openai"] = "offline"
+    offline: OfflineConfig = OfflineConfig()
+    openai: dict[str, Any] = Field(default_factory=dict, description="OpenAIConfig fields (validated when the backend is made)")
+    rounds: dict[str, int] = Field(default_factory=dict, description="per-stage round budget; defaults 5/3/3/2")
+    long_side: int = Field(256, ge=16, le=4096, description="render size: the photo's aspect, this long side")
+    width: int | None = Field(None, ge=8, le=8192, description="override the render width")
+    height: int | None = Field(None, ge=8, le=8192, description="override the render height")
+    samples: int = Field(16, ge=1, le=4096)
+    seed: int = 0
+    render_timeout_s: float = Field(120.0, gt=0)
+    keep_round_renders: bool = Field(True, description="store every candidate's render, not only the best")
+
+    def backend_options(self) -> dict[str, Any]:
+        return self.offline.model_dump() if self.backend == "offline" else dict(self.openai)

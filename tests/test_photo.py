@@ -1,0 +1,103 @@
+"""Bad photos: converted and used, or refused with a reason that names the problem."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages.photo import PhotoError, decode, load
+
+
+def _encode(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _gradient(w=64, h=48) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.uint8)[None, :, None].repeat(h, 0).repeat(3, 2)
+    return Image.fromarray(x, "RGB")
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "P", "LA", "I;16", "1"])
+def test_odd_modes_become_rgb(mode):
+    src = _gradient()
+    wide = (np.asarray(src.convert("L"), dtype=np.uint16) * 257).astype("<u2")
+    image = src.convert(mode) if mode != "I;16" else Image.frombytes("I;16", src.size, wide.tobytes())
+    fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode == "I;16" else "PNG"
+    photo = decode(_encode(image, fmt), f"x.{mode}")
+    assert photo.image.mode == "RGB" and photo.image.size == (64, 48)
+    assert photo.compare.shape[2] == 3 and 0 <= photo.compare.min() and photo.compare.max() <= 1
+
+
+def test_alpha_is_composited_on_white():
+    rgba = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
+    photo = decode(_encode(rgba))
+    assert photo.image.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_exif_rotation_is_applied():
+    image = _gradient(64, 32)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    photo = decode(_encode(image, "JPEG", exif=exif.tobytes()))
+    assert photo.image.size == (32, 64)
+
+
+@pytest.mark.parametrize("data,kind", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not_an_image"),
+])
+def test_garbage_is_refused(data, kind):
+    with pytest.raises(PhotoError) as err:
+        decode(data, "bad.jpg")
+    assert err.value.kind == kind and "bad.jpg" in str(err.value)
+
+
+def test_truncated_jpeg_is_refused():
+    data = _encode(_gradient(256, 256), "JPEG")
+    with pytest.raises(PhotoError) as err:
+        decode(data[: len(data) // 2], "cut.jpg")
+    assert err.value.kind == "corrupt" and "truncated" in str(err.value)
+
+
+def test_one_pixel_is_refused():
+    with pytest.raises(PhotoError) as err:
+        decode(_encode(Image.new("RGB", (1, 1))), "dot.png")
+    assert err.value.kind == "too_small" and "1x1" in str(err.value)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # A 30000x30000 PNG of one colour compresses to a few hundred KB; never decode it.
+    import struct
+    import zlib
+
+    w = h = 30000
+    raw = zlib.compress(b"".join(b"\x00" + b"\x00" * w for _ in range(64)))  # only the header matters
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    with pytest.raises(PhotoError) as err:
+        decode(png, "bomb.png")
+    assert err.value.kind == "too_large" and "decompression bomb" in str(err.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(PhotoError) as err:
+        load(str(tmp_path / "nope.jpg"))
+    assert err.value.kind == "missing"
+    with pytest.raises(PhotoError) as err:
+        load(str(tmp_path))
+    assert err.value.kind in ("not_an_image", "unreadable")
+
+
+def test_large_photo_is_bounded(tmp_path):
+    path = tmp_path / "big.jpg"
+    _gradient(3000, 2000).save(path)
+    photo = load(str(path))
+    assert max(photo.image.size) == 1024 and photo.compare.shape[:2] == (171, 256)
