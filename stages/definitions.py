@@ -27,6 +27,13 @@ LIGHTING = StageDefinition(
 
 STAGES: tuple[StageDefinition, ...] = (GEOMETRY, MATERIALS, COMPOSITION, LIGHTING)
 
+# The baseline the paper compares against: the same number of rounds, spent on the whole
+# program at once. Its section "*" means every stage section (never seig's `scene`).
+WHOLE_PROGRAM = "*"
+ONE_SHOT = StageDefinition(
+    name="oneshot", section=WHOLE_PROGRAM, rounds=sum(s.rounds for s in STAGES),
+    goal="the whole scene at once: objects, materials, placement and camera, lighting")
+
 
 def stages_with_rounds(rounds: dict[str, int] | None = None) -> list[StageDefinition]:
     """The stages in order, with round budgets overridden from config; 0 rounds skips a stage."""

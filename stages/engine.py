@@ -15,7 +15,7 @@ import time
 from blender_actors.sandbox import check_program
 from scene_program.sections import SectionError, parse, section_line_ranges
 from stages.backends.base import Backend, BackendError, BudgetExhausted, Renderer, RenderSettings, StageContext
-from stages.definitions import StageDefinition
+from stages.definitions import WHOLE_PROGRAM, StageDefinition
 from stages.photo import Photo
 from stages.records import Candidate, Reconstruction, RoundError, RoundRecord, StageResult, Usage
 from stages.scoring import Scores, score
@@ -29,6 +29,20 @@ def locate(program: str, line: int | None) -> str:
         if first <= line <= last:
             return f" (section {name}, its line {line - first})"
     return ""
+
+
+def section_of(program: str, section: str) -> str:
+    return program if section == WHOLE_PROGRAM else parse(program).get(section)
+
+
+def splice(program: str, section: str, body: str) -> str:
+    """The candidate program: `body` replaces `section`; for the whole-program stage the
+    body is a whole program whose seig-owned `scene` section must be unchanged."""
+    if section != WHOLE_PROGRAM:
+        return parse(program).replace(section, body).text()
+    if parse(body).get("scene") != parse(program).get("scene"):
+        raise SectionError("a whole-program proposal changed seig's own `scene` section")
+    return body
 
 
 def evaluate(program: str, photo: Photo, renderer: Renderer, render: RenderSettings, index: int = 0) -> Candidate:
@@ -77,7 +91,7 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
         t0 = time.perf_counter()
         rec = RoundRecord(stage=stage.name, round=r, scores_before=result.best_scores)
         ctx = StageContext(stage=stage, round=r, photo=photo, program=result.best_program,
-                           section_body=parse(result.best_program).get(stage.section), best_png=result.best_png,
+                           section_body=section_of(result.best_program, stage.section), best_png=result.best_png,
                            best_scores=result.best_scores, history=result.rounds, feedback=feedback,
                            last_error=last_error, renderer=renderer, render=render, seed=seed * 1000 + r)
         try:
@@ -91,10 +105,9 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
             last_error = str(exc)
             continue
         rec.usage, rec.notes, rec.prompt_version = proposal.usage, proposal.notes, proposal.prompt_version
-        base_prog = parse(result.best_program)
         for i, body in enumerate(proposal.bodies):
             try:
-                candidate_program = base_prog.replace(stage.section, body).text()
+                candidate_program = splice(result.best_program, stage.section, body)
             except SectionError as exc:
                 rec.candidates.append(Candidate(index=i, program=body,
                                                 error=RoundError(kind="section", message=str(exc))))

@@ -16,20 +16,19 @@ Works on the section dicts that scene_program.writer writes; a section it cannot
 from __future__ import annotations
 
 import copy
-import io
+import dataclasses
 import math
 import random
 import zlib
-from typing import Any
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from scene_program.model import Render
-from scene_program.sections import SectionError, parse
+from scene_program.sections import STAGE_SECTIONS, SectionError, parse
 from scene_program.writer import PARAM_NAMES, format_params, section_params, write_program
 from stages.backends.base import Proposal, RenderSettings, StageContext
+from stages.definitions import WHOLE_PROGRAM
 from stages.masks import object_masks
 from stages.photo import Photo
 from stages.records import Usage
@@ -65,6 +64,7 @@ class OfflineBackend:
 
     def __init__(self, config: OfflineConfig | None = None):
         self.config = config or OfflineConfig()
+        self._masks: dict = {}
 
     # --- the first program ---------------------------------------------------------
     def initial_program(self, photo: Photo, render: RenderSettings) -> tuple[str, Usage]:
@@ -78,6 +78,8 @@ class OfflineBackend:
     # --- one round ------------------------------------------------------------------
     def propose(self, ctx: StageContext) -> Proposal:
         section = ctx.stage.section
+        if section == WHOLE_PROGRAM:
+            return self._propose_whole(ctx)
         try:
             params = section_params(ctx.section_body, section)
         except SectionError as exc:
@@ -92,6 +94,23 @@ class OfflineBackend:
         bodies = [format_params(PARAM_NAMES[section], v) + code for v in variants[: self.config.candidates]]
         return Proposal(bodies=bodies, notes=f"{len(bodies)} candidates, step {step:.2f}")
 
+    def _propose_whole(self, ctx: StageContext) -> Proposal:
+        """One-shot baseline: every candidate moves all four sections at once."""
+        step = self.config.step_decay ** (ctx.round - 1)
+        programs = [ctx.program] * self.config.candidates
+        for section in STAGE_SECTIONS:
+            body = parse(ctx.program).get(section)
+            sub = dataclasses.replace(ctx, stage=ctx.stage.model_copy(update={"section": section}), section_body=body)
+            rng = random.Random(zlib.crc32(f"*{section}:{ctx.seed}".encode()))
+            try:
+                variants = getattr(self, f"_{section}")(sub, section_params(body, section), rng, step)
+            except (SectionError, KeyError, TypeError, ValueError, IndexError):
+                continue
+            code = self._code_after_params(body, section)
+            programs = [parse(p).replace(section, format_params(PARAM_NAMES[section], v) + code).text()
+                        for p, v in zip(programs, variants)]
+        return Proposal(bodies=programs, notes=f"whole program, {len(programs)} candidates, step {step:.2f}")
+
     @staticmethod
     def _code_after_params(body: str, section: str) -> str:
         """The section's code after its params dict, unchanged (only numbers are tuned)."""
@@ -105,7 +124,10 @@ class OfflineBackend:
 
     def _masks_and_render(self, ctx: StageContext):
         h, w = ctx.photo.compare.shape[:2]
-        got = object_masks(ctx.program, ctx.renderer, ctx.render, (w, h))
+        key = hash((ctx.program, w, h))
+        if key not in self._masks:  # materials and lighting moves of one round share one ID pass
+            self._masks = {key: object_masks(ctx.program, ctx.renderer, ctx.render, (w, h))}
+        got = self._masks[key]
         if got is None or ctx.best_png is None:
             return None
         masks, background = got
