@@ -83,9 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.set_defaults(func=_cmd_render)
 
-    from pipeline import cli_reconstruct
+    from pipeline import cli_batch, cli_reconstruct
 
     cli_reconstruct.register(sub)
+    cli_batch.register(sub)
     return parser
 
 

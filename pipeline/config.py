@@ -20,13 +20,49 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the field and the file."""
 
 
+class RayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(None, description="None: start a local Ray; 'auto' or ray://...: join a cluster")
+    num_cpus: int | None = Field(None, ge=1, description="local Ray only")
+    num_gpus: int | None = Field(None, ge=0, description="local Ray only")
+    namespace: str = "seig"
+
+
+class ActorPool(ActorResources):
+    count: int = Field(2, ge=1, description="render actors (each one warm Blender process)")
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    num_cpus: float = Field(0.1, ge=0, description="CPU of an init/stage/finalize task (the render runs in an actor)")
+    max_retries: int = Field(3, ge=0, description="retries of a task after a transient error or a lost worker")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    manifest: str | None = Field(None, description="Parquet manifest URI (file, glob or folder; local or s3://)")
+    output: str = Field("./output", description="output root URI; a run writes under <output>/<run_id>/")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                               description="None: a new id from the UTC time")
+    history: list[str] | str = Field("all", description="'all': skip images finished OK by any earlier run under "
+                                     "output; or a list of run ids; [] for none")
+    max_in_flight: int = Field(8, ge=1, description="images submitted and not yet finished")
+    manifest_batch_rows: int = Field(10_000, ge=1)
+    results_flush_rows: int = Field(200, ge=1)
+    results_flush_s: float = Field(10.0, gt=0)
+    max_consecutive_failures: int = Field(25, ge=1, description="abort the job after this many failed images in a row")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (no secrets: s3fs reads AWS_* itself)")
+
+
 class SeigConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    run: RunConfig = RunConfig()
+    ray: RayConfig = RayConfig()
+    actors: ActorPool = ActorPool()
+    tasks: TaskConfig = TaskConfig()
     worker: WorkerConfig = WorkerConfig()
-    actors: ActorResources = ActorResources()
     reconstruct: ReconstructConfig = ReconstructConfig()
-    extra: dict[str, Any] = Field(default_factory=dict, description="sections of later subsystems")
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:

@@ -145,28 +145,39 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
     return result
 
 
-def reconstruct(photo: Photo, backend: Backend, renderer: Renderer, render: RenderSettings,
-                stages: list[StageDefinition], seed: int = 0) -> Reconstruction:
-    """The whole method for one photo: initial program, then each stage in order."""
-    t0 = time.perf_counter()
+def start_reconstruction(photo: Photo, backend: Backend, renderer: Renderer, render: RenderSettings,
+                         seed: int = 0) -> tuple[Reconstruction, Candidate]:
+    """The initial program, rendered and scored: the record every stage then extends."""
     program, usage = backend.initial_program(photo, render)
     start = evaluate(program, photo, renderer, render)
     rec = Reconstruction(image=photo.name, backend=backend.name, seed=seed, width=render.width,
                          height=render.height, samples=render.samples, initial_program=program,
-                         initial_scores=start.scores, final_program=program, final_scores=start.scores,
-                         final_png=start.png, usage=usage)
-    current = start
+                         initial_scores=start.scores, initial_error=start.error, final_program=program,
+                         final_scores=start.scores, final_png=start.png, usage=usage, render_s=start.render_s)
+    return rec, start
+
+
+def add_stage(rec: Reconstruction, result: StageResult) -> Candidate:
+    """Append a finished stage; its best becomes the current program. Returns that best."""
+    rec.stages.append(result)
+    rec.final_program, rec.final_scores, rec.final_png = result.best_program, result.best_scores, result.best_png
+    rec.usage = rec.usage + result.usage
+    rounds = [r for r in result.rounds if r.round > 0]
+    cands = [c for r in rounds for c in r.candidates]
+    rec.renders += sum(1 for c in cands if c.error is None or c.error.kind not in ("rejected", "section"))
+    rec.render_s += sum(c.render_s for c in cands)
+    rec.failed_rounds += sum(1 for r in rounds if r.error or not any(c.scores for c in r.candidates))
+    return Candidate(index=0, program=result.best_program, scores=result.best_scores, png=result.best_png)
+
+
+def reconstruct(photo: Photo, backend: Backend, renderer: Renderer, render: RenderSettings,
+                stages: list[StageDefinition], seed: int = 0) -> Reconstruction:
+    """The whole method for one photo, in this process: initial program, then each stage."""
+    t0 = time.perf_counter()
+    rec, current = start_reconstruction(photo, backend, renderer, render, seed)
     for stage in stages:
-        if stage.rounds <= 0:
-            continue
-        result = run_stage(stage, current.program, photo, backend, renderer, render, seed, start=current)
-        rec.stages.append(result)
-        current = Candidate(index=0, program=result.best_program, scores=result.best_scores, png=result.best_png)
-    rec.final_program, rec.final_scores, rec.final_png = current.program, current.scores, current.png
-    rec.usage = rec.usage + sum((s.usage for s in rec.stages), Usage())
-    cands = [c for s in rec.stages for r in s.rounds for c in r.candidates if r.round > 0]
-    rec.renders = 1 + sum(1 for c in cands if c.error is None or c.error.kind not in ("rejected", "section"))
-    rec.failed_rounds = sum(1 for s in rec.stages for r in s.rounds if r.round > 0 and (r.error or not any(
-        c.scores for c in r.candidates)))
+        if stage.rounds > 0:
+            current = add_stage(rec, run_stage(stage, current.program, photo, backend, renderer, render, seed,
+                                               start=current))
     rec.time_s = time.perf_counter() - t0
     return rec

@@ -82,11 +82,13 @@ class Reconstruction(BaseModel):
     samples: int
     initial_program: str
     initial_scores: Scores | None = None
+    initial_error: RoundError | None = None
     stages: list[StageResult] = []
     final_program: str
     final_scores: Scores | None = None
     final_png: bytes | None = Field(None, exclude=True)
     time_s: float = 0.0
     usage: Usage = Usage()
-    renders: int = 0
+    renders: int = 1  # the initial program's render included
+    render_s: float = 0.0  # Blender's own render time, summed
     failed_rounds: int = 0

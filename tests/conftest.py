@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PHOTOS = ROOT.parent / "shared" / "samples" / "photos"
-if not PHOTOS.is_dir():  # a clone elsewhere: the photos may be vendored under tests/data
-    PHOTOS = ROOT / "tests" / "data" / "photos"
+PHOTOS = ROOT / "examples" / "photos"  # GUIDE's sample photos, vendored with their SOURCES.tsv
 STREET = ROOT / "examples" / "scenes" / "street.py"
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback-only test clusters (GUIDE §4)

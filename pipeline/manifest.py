@@ -1,0 +1,95 @@
+"""Read a Parquet manifest from any fsspec URI as a stream of row batches.
+
+The driver never holds the whole manifest: `iter_rows` yields one batch at a time
+(`manifest_batch_rows`). The schema is checked before any work starts: `image_id` and
+`uri` must exist and be strings; other columns pass through to the results.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from fsspec.core import url_to_fs
+
+REQUIRED = ("image_id", "uri")
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be used at all (missing, unreadable, wrong schema)."""
+
+
+@dataclass
+class Manifest:
+    uri: str
+    dataset: pads.Dataset
+
+    @property
+    def passthrough(self) -> list[str]:
+        return [n for n in self.dataset.schema.names if n not in REQUIRED]
+
+    def count_rows(self) -> int:
+        return self.dataset.count_rows()  # Parquet footers only: no data read
+
+    def iter_batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self.dataset.to_batches(batch_size=batch_rows)
+        except (OSError, pa.ArrowException) as exc:
+            raise ManifestError(f"{self.uri}: reading failed: {exc}") from exc
+
+
+def open_manifest(uri: str, storage_options: dict | None = None) -> Manifest:
+    try:
+        fs, path = url_to_fs(uri, **(storage_options or {}))
+        if any(ch in path for ch in "*?["):
+            paths = sorted(fs.glob(path))
+            if not paths:
+                raise ManifestError(f"{uri}: no files match")
+            dataset = pads.dataset(paths, format="parquet", filesystem=fs)
+        else:
+            if not fs.exists(path):
+                raise ManifestError(f"{uri}: no such file or folder")
+            dataset = pads.dataset(path, format="parquet", filesystem=fs)
+    except ManifestError:
+        raise
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise ManifestError(f"{uri}: not a readable Parquet manifest ({type(exc).__name__}: {exc})") from exc
+    schema = dataset.schema
+    missing = [c for c in REQUIRED if c not in schema.names]
+    if missing:
+        raise ManifestError(f"{uri}: missing required column(s) {', '.join(missing)} "
+                            f"(has: {', '.join(schema.names) or 'none'})")
+    for col in REQUIRED:
+        kind = schema.field(col).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise ManifestError(f"{uri}: column {col!r} must be string, is {kind}")
+    return Manifest(uri, dataset)
+
+
+def build_manifest(pattern: str, out: str, storage_options: dict | None = None) -> int:
+    """`seig manifest`: a manifest of every image file matching a path, folder or glob."""
+    import pyarrow.parquet as pq
+
+    fs, path = url_to_fs(pattern, **(storage_options or {}))
+    if fs.isdir(path):
+        files = [p for p in fs.find(path) if p.lower().rsplit(".", 1)[-1] in IMAGE_EXTENSIONS]
+    else:
+        files = sorted(fs.glob(path)) if any(ch in path for ch in "*?[") else [path]
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    uris = [f if protocol in ("file", "local") else f"{protocol}://{f}" for f in sorted(files)]
+    ids, seen = [], {}
+    for u in uris:
+        stem = u.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        ids.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    table = pa.table({"image_id": pa.array(ids, pa.string()), "uri": pa.array(uris, pa.string())})
+    from pipeline.storage import write_bytes
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_bytes(out, sink.getvalue().to_pybytes(), **(storage_options or {}))
+    return len(ids)
+
+
+IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp"}
