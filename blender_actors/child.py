@@ -19,6 +19,7 @@ import traceback
 import warnings
 
 MAX_STDOUT = 16 * 1024
+MAX_ERROR = 2000
 SAFE_BUILTINS = (
     "abs all any bool bytes callable chr complex dict divmod enumerate filter float frozenset hash int "
     "isinstance issubclass iter len list map max min next ord pow print range repr reversed round set "
@@ -26,7 +27,10 @@ SAFE_BUILTINS = (
     "AttributeError Exception IndexError KeyError LookupError NameError OverflowError RuntimeError "
     "StopIteration TypeError ValueError ZeroDivisionError"
 ).split()
-ALLOWED_IMPORTS = ("bpy", "bmesh", "mathutils", "math", "random", "colorsys")
+ALLOWED_IMPORTS = ("bpy", "bmesh", "mathutils", "math", "random", "colorsys",
+                   "mathutils.noise", "mathutils.geometry", "mathutils.kdtree", "mathutils.bvhtree")
+# `from bpy import app` would reach bpy's attributes through a name the static check never sees.
+NO_FROM_IMPORTS = ("bpy", "bmesh")
 
 
 class _Output:
@@ -56,7 +60,10 @@ def _restricted_globals(out: _Output, sandbox: str) -> dict:
     real_import = builtins.__import__
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if level or name.split(".")[0] not in ALLOWED_IMPORTS:
+        """The static rules again, at run time: exact modules, no relative or private imports."""
+        names = [str(item) for item in fromlist or ()]
+        if level or name not in ALLOWED_IMPORTS or (names and (
+                name in NO_FROM_IMPORTS or any(item == "*" or item.startswith("_") for item in names))):
             raise ImportError(f"import of {name!r} is not allowed in a scene program")
         return real_import(name, globals, locals, fromlist, level)
 
@@ -72,7 +79,10 @@ def _program_error(exc: BaseException) -> dict:
         if frame.filename == "<scene>":
             line = frame.lineno
     where = f" (line {line})" if line else ""
-    return {"kind": "program", "message": f"{type(exc).__name__}: {exc}{where}", "line": line}
+    text = str(exc)
+    if len(text) > MAX_ERROR:  # a program's exception text goes into the next prompt: keep it short
+        text = text[:MAX_ERROR] + f" [... {len(text) - MAX_ERROR} characters cut]"
+    return {"kind": "program", "message": f"{type(exc).__name__}: {text}{where}", "line": line}
 
 
 class Server:
@@ -153,6 +163,8 @@ class Server:
             scene.render.resolution_x = job["width"]
             scene.render.resolution_y = job["height"]
             scene.render.resolution_percentage = 100
+            scene.render.use_compositing = False  # no compositor or sequencer output: file writers live there
+            scene.render.use_sequencer = False
             scene.render.image_settings.file_format = "PNG"
             scene.render.image_settings.color_mode = "RGB"
             for flag in [a for a in dir(scene.render) if a.startswith("use_stamp")]:
@@ -252,6 +264,9 @@ def main(argv: list[str]) -> int:
     info = {"op": "ready", "pid": os.getpid()}
     info["network_isolated"] = limits.isolate_network() if cfg.get("isolate_network", True) else False
     info["limits"] = limits.apply_rlimits(cfg.get("memory_mb"), cfg.get("file_size_mb", 256), cfg.get("max_processes"))
+    # After the namespaces (they need CAP_SYS_ADMIN), before bpy and any program:
+    info["limits"]["filesystem"] = limits.confine_filesystem(args.workdir, tuple(cfg.get("writable_dirs", ())))
+    info["limits"]["capabilities"] = limits.drop_capabilities()
     os.chdir(args.workdir)
     log_fd = os.open(os.path.join(args.workdir, "blender.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log_fd, 1)

@@ -21,6 +21,9 @@ class WorkerConfig(BaseModel):
     max_processes: int | None = Field(64, ge=1, description="RLIMIT_NPROC margin over the tasks that exist at start")
     cpu_seconds_per_job: float | None = Field(None, gt=0, description="None: timeout x threads (CPU-time limit per job)")
     isolate_network: bool = True
+    writable_dirs: list[str] = Field(
+        default_factory=list, description="directories left writable besides the job's temp dir, e.g. the "
+                                          "persistent volume of Cycles' GPU kernel cache")
     threads: int = Field(0, ge=0, description="Cycles render threads; 0: all cores")
     device: Literal["auto", "cpu", "gpu"] = "auto"
     sandbox: Literal["full", "os_only"] = Field(

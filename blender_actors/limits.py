@@ -4,22 +4,39 @@ Applied by the child to itself at start-up, before bpy is imported, so that no
 `preexec_fn` runs in a multi-threaded parent (Ray workers have threads):
 - dies with its parent: PR_SET_PDEATHSIG(SIGKILL) plus a watchdog thread on getppid()
   (PDEATHSIG fires when the *thread* that forked exits, so the watchdog covers that case);
-- rlimits: address space (memory), file size, per-job CPU seconds, processes;
+- rlimits: address space (memory), file size, per-job CPU seconds, processes; hard limits
+  are locked to the soft ones, or any program could raise its own soft limits back;
 - no network: unshare(CLONE_NEWNET) where the kernel allows it (root or CAP_SYS_ADMIN);
-  the outcome is reported, never assumed.
+- no writes outside the workdir: a private mount namespace in which every mount is
+  read-only except the workdir and a fresh /dev/shm (a program that escapes the static
+  layer must not be able to overwrite code, configs or other jobs' files);
+- then every capability is dropped (bounding set, effective, permitted; no_new_privs):
+  the child runs as root in a container, and root with CAP_SYS_ADMIN / CAP_SYS_RESOURCE
+  could simply remount read-write, leave the namespaces or raise its hard limits.
+Each outcome is reported in the worker's info, never assumed.
 The environment is stripped by the parent (`child_environment`) before exec.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import signal
 import threading
 import time
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+# Per-mount flags a remount must keep (the kernel refuses to clear locked ones).
+_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024,
+                "nodiratime": 2048, "relatime": 1 << 21}
+_CAP_VERSION_3 = 0x20080522
 
 # Variables the child may keep; everything else (AWS_*, OPENAI_*, tokens, Ray's auth) is dropped.
 ENV_ALLOW_EXACT = frozenset({
@@ -28,13 +45,16 @@ ENV_ALLOW_EXACT = frozenset({
     "OMP_NUM_THREADS", "VIRTUAL_ENV",
 })
 ENV_ALLOW_PREFIX = ("CYCLES_", "SEIG_BLENDER_")
+# Even under an allowed prefix, a name with one of these words is a credential.
+ENV_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASS", "CREDENTIAL", "AUTH", "SESSION", "COOKIE", "CERT")
 
 
 def child_environment(parent_env: dict[str, str], workdir: str) -> dict[str, str]:
     """The environment the child starts with: an allowlist, HOME and TMPDIR in its workdir."""
     env = {
         k: v for k, v in parent_env.items()
-        if k in ENV_ALLOW_EXACT or (k.startswith(ENV_ALLOW_PREFIX) and "KEY" not in k and "TOKEN" not in k)
+        if k in ENV_ALLOW_EXACT
+        or (k.startswith(ENV_ALLOW_PREFIX) and not any(word in k.upper() for word in ENV_SECRET_WORDS))
     }
     env.update(HOME=workdir, TMPDIR=workdir, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
     return env
@@ -60,14 +80,16 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _set(limit: int, soft: int) -> None:
+    """Set the limit and lock it: hard = soft, so the program cannot raise it again."""
     _, hard = resource.getrlimit(limit)
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
-    resource.setrlimit(limit, (soft, hard))
+    resource.setrlimit(limit, (soft, soft))
 
 
 def apply_rlimits(memory_mb: int | None, file_size_mb: int, max_processes: int | None) -> dict[str, object]:
-    """Apply process-wide limits; return what was applied, for the worker's record."""
+    """Apply process-wide limits (hard = soft: a program cannot raise them back);
+    return what was applied, for the worker's record."""
     applied: dict[str, object] = {}
     if memory_mb:
         _set(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
@@ -91,6 +113,74 @@ def apply_rlimits(memory_mb: int | None, file_size_mb: int, max_processes: int |
         _set(resource.RLIMIT_NPROC, tasks + max_processes)
         applied["processes"] = "not enforced for root" if uid == 0 else tasks + max_processes
     return applied
+
+
+def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> bool:
+    args = [v.encode() if v is not None else None for v in (source, target, fstype)]
+    return libc.mount(*args, flags, data.encode() if data else None) == 0
+
+
+def _mount_points() -> list[tuple[str, int]]:
+    """(mount point, flags to keep) for every mount this process sees."""
+    out = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            keep = sum(_MOUNT_FLAGS.get(opt, 0) for opt in fields[5].split(","))
+            out.append((point, keep))
+    return out
+
+
+def confine_filesystem(workdir: str, writable: tuple[str, ...] = ()) -> str:
+    """Make every mount read-only, in a private mount namespace, except `workdir` and the
+    configured `writable` directories (e.g. Cycles' GPU kernel cache volume).
+
+    /dev/shm gets a fresh private tmpfs (shared memory must stay writable, but not shared
+    with the host). Device nodes (/dev/null, GPUs) stay usable: a read-only mount only
+    refuses writes to files and directories. Returns what was done, for the record.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNS) != 0:
+            return "not confined: unshare(CLONE_NEWNS) not permitted"
+    except (OSError, AttributeError) as exc:
+        return f"not confined: {exc}"
+    wd = os.path.realpath(workdir)
+    if not (_mount(libc, None, "/", None, MS_REC | MS_PRIVATE) and _mount(libc, wd, wd, None, MS_BIND | MS_REC)):
+        return "not confined: mount not permitted"
+    keep_writable = {wd, "/dev/shm"}
+    for extra in writable:
+        real = os.path.realpath(extra)
+        if os.path.isdir(real) and _mount(libc, real, real, None, MS_BIND | MS_REC):
+            keep_writable.add(real)
+    if os.path.isdir("/dev/shm"):
+        _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=256m")
+    writable = [point for point, keep in _mount_points() if point not in keep_writable
+                and not _mount(libc, None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)]
+    if writable:
+        return "partly confined: still writable: " + ", ".join(sorted(set(writable)))
+    return "read-only outside the workdir"
+
+
+def drop_capabilities() -> str:
+    """Give up every capability of this thread (and so of everything it starts later: bpy,
+    its threads, any process a program might spawn). Threads started before keep theirs:
+    here only the parent watchdog, which runs no program code."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.capset  # noqa: B018 - fail here, not half-way, where libc lacks it
+    except (OSError, AttributeError) as exc:
+        return f"not dropped: {exc}"
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows (EINVAL), or not permitted
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; two 32-bit halves
+    if libc.capset(header, data) != 0:
+        return f"not dropped: capset failed ({os.strerror(ctypes.get_errno())})"
+    return "all dropped"
 
 
 def isolate_network() -> bool:

@@ -39,6 +39,7 @@ class _Child:
             "file_size_mb": config.file_size_limit_mb,
             "max_processes": config.max_processes,
             "isolate_network": config.isolate_network,
+            "writable_dirs": config.writable_dirs,
         }
         import json
 
