@@ -36,6 +36,10 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     num_cpus: float = Field(0.1, ge=0, description="CPU of an init/stage/finalize task (the render runs in an actor)")
     max_retries: int = Field(3, ge=0, description="retries of a task after a transient error or a lost worker")
+    forward_env: list[str] = Field(
+        default_factory=lambda: ["AWS_*", "OPENAI_API_KEY"],
+        description="names (globs) of the driver's environment variables given to tasks (credentials); "
+                    "values go through Ray's runtime env only, never into configs, logs or results")
 
 
 class RunConfig(BaseModel):

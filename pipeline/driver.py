@@ -21,7 +21,7 @@ from pipeline.config import SeigConfig
 from pipeline.manifest import Manifest, open_manifest
 from pipeline.results import (ResultsWriter, failed_row, list_runs, load_record, read_ids, recorded_ids,
                               results_dir, row_from_record, run_root)
-from pipeline.storage import is_local, write_text
+from pipeline.storage import with_defaults, write_text
 from pipeline.tasks import ImageJob, remote_tasks
 from stages.definitions import STAGES
 
@@ -81,6 +81,7 @@ class Driver:
             raise ValueError("run.manifest is not set (give --manifest URI or set it in the config)")
         self.cfg = cfg.model_copy(deep=True)
         self.cfg.run.output = _normalise_output(cfg.run.output)
+        self.cfg.run.storage_options = with_defaults([cfg.run.manifest, cfg.run.output], cfg.run.storage_options)
         self.run_id = cfg.run.run_id or new_run_id()
         self.cfg.run.run_id = self.run_id
         self.summary = Summary(run_id=self.run_id, output=self.cfg.run.output)
@@ -97,7 +98,6 @@ class Driver:
         for image_id, path in recorded_ids(run.output, self.run_id, opts).items():
             if image_id not in here:
                 record = load_record(path, opts)
-                prefix = posixpath.dirname(path) if "://" in path or is_local(run.output) else path
                 recover.append(row_from_record(record, image_id, record.get("uri"), self.run_id,
                                                posixpath.dirname(path)))
                 here.add(image_id)
@@ -122,11 +122,7 @@ class Driver:
         for row in recovered:
             writer.add(row)
         self.summary.recovered = len(recovered)
-        self._ray_init()
-        actor_cls = remote_actor_class(cfg.actors)
-        actors = [actor_cls.remote(cfg.worker) for _ in range(cfg.actors.count)]
-        init_t, stage_t, final_t = remote_tasks(cfg)
-        cfg_ref = ray.put(cfg)
+        actors: list = []  # started at the first image to process: a rerun with nothing to do starts nothing
         in_flight: dict[ray.ObjectRef, ImageJob] = {}
         seen: set[str] = set()
         bar = tqdm(total=total, unit="img", file=sys.stderr, disable=not self.progress, smoothing=0.05)
@@ -158,6 +154,11 @@ class Driver:
                         continue
                     while len(in_flight) >= cfg.run.max_in_flight:
                         self._drain(in_flight, writer, bar, 1)
+                    if not actors:
+                        self._ray_init()
+                        actors = [remote_actor_class(cfg.actors).remote(cfg.worker) for _ in range(cfg.actors.count)]
+                        init_t, stage_t, final_t = remote_tasks(cfg)
+                        cfg_ref = ray.put(cfg)
                     actor = actors[self.summary.submitted % len(actors)]
                     job = ImageJob(image_id=image_id, uri=self._resolve(uri), run_id=self.run_id, passthrough=passthrough,
                                    prefix=posixpath.join(run_root(cfg.run.output, self.run_id), "scenes", image_id))

@@ -148,7 +148,9 @@ def recorded_ids(output: str, run_id: str, storage_options: dict | None = None) 
         found = fs.glob(posixpath.join(path, "scenes", "*", "record.json"))
     except FileNotFoundError:
         return {}
-    return {posixpath.basename(posixpath.dirname(p)): p for p in found}
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    scheme = "" if protocol in ("file", "local") else f"{protocol}://"
+    return {posixpath.basename(posixpath.dirname(p)): scheme + p for p in found}
 
 
 def load_record(path_or_uri: str, storage_options: dict | None = None) -> dict:

@@ -13,6 +13,26 @@ import fsspec
 from fsspec.core import url_to_fs
 
 
+S3_DEFAULTS = {
+    # Without these an S3 endpoint that stalls stalls the job: bounded waits, then retries.
+    "config_kwargs": {"connect_timeout": 10, "read_timeout": 120,
+                      "retries": {"max_attempts": 8, "mode": "adaptive"}},
+}
+
+
+def with_defaults(uris: list[str], options: dict) -> dict:
+    """Storage options with seig's S3 defaults added when any URI is on S3 (config wins)."""
+    if not any(u.startswith(("s3://", "s3a://")) for u in uris if u):
+        return options
+    merged = dict(options)
+    for key, value in S3_DEFAULTS.items():
+        if isinstance(value, dict):
+            merged[key] = {**value, **merged.get(key, {})}
+        else:
+            merged.setdefault(key, value)
+    return merged
+
+
 class StorageError(OSError):
     """A read or write through fsspec failed; the message names the URI."""
 

@@ -157,8 +157,18 @@ def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
     return row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
 
 
+def forwarded_env(patterns: list[str]) -> dict[str, str]:
+    import fnmatch
+    import os
+
+    return {k: v for k, v in os.environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+
+
 def remote_tasks(cfg: SeigConfig):
     """The three steps as Ray remote functions with the configured retries and CPUs."""
     opts = dict(num_cpus=cfg.tasks.num_cpus, max_retries=cfg.tasks.max_retries, retry_exceptions=TRANSIENT)
+    env = forwarded_env(cfg.tasks.forward_env)
+    if env:
+        opts["runtime_env"] = {"env_vars": env}
     return (ray.remote(init_image).options(**opts), ray.remote(stage_step).options(**opts),
             ray.remote(finalize_image).options(**opts))

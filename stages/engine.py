@@ -96,12 +96,14 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
                            last_error=last_error, renderer=renderer, render=render, seed=seed * 1000 + r)
         try:
             proposal = backend.propose(ctx)
-        except BackendError as exc:
-            rec.error = RoundError(kind="backend", message=f"{exc.kind}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a backend failure is a failed round, never a crash
+            kind = exc.kind if isinstance(exc, BackendError) else type(exc).__name__
+            rec.error = RoundError(kind="backend", message=f"{kind}: {exc}"[:2000])
+            rec.usage = getattr(exc, "usage", None) or Usage()  # failed calls still cost
             rec.time_s = time.perf_counter() - t0
             result.rounds.append(rec)
-            if isinstance(exc, BudgetExhausted):
-                break
+            if isinstance(exc, BudgetExhausted) or (isinstance(exc, BackendError) and exc.kind in ("auth", "config")):
+                break  # no later round can succeed: keep the best so far
             last_error = str(exc)
             continue
         rec.usage, rec.notes, rec.prompt_version = proposal.usage, proposal.notes, proposal.prompt_version
@@ -133,7 +135,8 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
                     rec.time_s = time.perf_counter() - t0
                     result.rounds.append(rec)
                     break
-            except BackendError as exc:
+            except Exception as exc:  # noqa: BLE001 - fall back to numeric feedback
+                rec.usage = rec.usage + (getattr(exc, "usage", None) or Usage())
                 feedback = _feedback_text(rec)
                 rec.feedback = feedback + [f"(verifier failed: {exc})"]
         else:
