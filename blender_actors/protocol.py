@@ -67,3 +67,4 @@ class WorkerStats(BaseModel):
     timeouts: int = 0
     crashes: int = 0
     peak_rss_mb: float = 0.0
+    rss_mb: float = 0.0  # after the last job

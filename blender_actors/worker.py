@@ -224,7 +224,8 @@ class BlenderWorker:
             return self._failed(kind, f"Blender process {_describe_exit(code)} during the job", startup, restarted)
         child.jobs += 1
         record = RenderRecord(**header.get("record", {}), startup_s=round(startup, 4), restarted=restarted)
-        self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, record.rss_mb or 0.0)
+        self.stats.rss_mb = record.rss_mb or 0.0
+        self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, self.stats.rss_mb)
         error = RenderError(**header["error"]) if header.get("error") else None
         if child.jobs >= self.config.max_jobs_per_process or (record.rss_mb or 0) > self.config.max_rss_mb:
             self.stats.recycles += 1

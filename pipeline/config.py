@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blender_actors.actor import ActorResources
 from blender_actors.config import WorkerConfig
+from pipeline.metrics import MetricsConfig
 from stages.config import ReconstructConfig
 
 
@@ -67,6 +68,7 @@ class SeigConfig(BaseModel):
     tasks: TaskConfig = TaskConfig()
     worker: WorkerConfig = WorkerConfig()
     reconstruct: ReconstructConfig = ReconstructConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from blender_actors.actor import remote_actor_class
 from pipeline.config import SeigConfig
 from pipeline.manifest import Manifest, open_manifest
+from pipeline.metrics import Metrics
 from pipeline.results import (ResultsWriter, failed_row, list_runs, load_record, read_ids, recorded_ids,
                               results_dir, row_from_record, run_root)
 from pipeline.storage import with_defaults, write_text
-from pipeline.tasks import ImageJob, remote_tasks
+from pipeline.tasks import DETAIL, ImageJob, remote_tasks
 from stages.definitions import STAGES
 
 
@@ -88,6 +89,9 @@ class Driver:
         self.progress = progress
         self.kinds: Counter[str] = Counter()
         self.consecutive_failures = 0
+        self.metrics = Metrics.get()
+        self.actors: list = []
+        self.last_poll = 0.0
 
     # --- planning ---------------------------------------------------------------
     def done_ids(self) -> tuple[set[str], set[str], list[dict]]:
@@ -122,6 +126,11 @@ class Driver:
         for row in recovered:
             writer.add(row)
         self.summary.recovered = len(recovered)
+        m = self.metrics
+        m.serve(cfg.metrics)
+        m.running.set(1)
+        m.info.labels(self.run_id).set(1)
+        m.last_finished.set(time.time())
         actors: list = []  # started at the first image to process: a rerun with nothing to do starts nothing
         in_flight: dict[ray.ObjectRef, ImageJob] = {}
         seen: set[str] = set()
@@ -136,16 +145,19 @@ class Driver:
                     problem = self._invalid(image_id, uri)
                     if problem:
                         self.summary.invalid_rows += 1
+                        m.rows.labels("invalid").inc()
                         self._record(writer, failed_row(image_id or None, uri, self.run_id, "manifest",
                                                         f"manifest row {self.summary.manifest_rows}: {problem}",
                                                         passthrough), bar)
                         continue
                     if image_id in seen:
                         self.summary.duplicates += 1
+                        m.rows.labels("duplicate").inc()
                         bar.update(1)
                         continue
                     seen.add(image_id)
                     if image_id in here or image_id in earlier:
+                        m.rows.labels("skipped_done").inc()
                         if image_id in here:
                             self.summary.skipped_done_this_run += 1
                         else:
@@ -157,6 +169,7 @@ class Driver:
                     if not actors:
                         self._ray_init()
                         actors = [remote_actor_class(cfg.actors).remote(cfg.worker) for _ in range(cfg.actors.count)]
+                        self.actors = actors
                         init_t, stage_t, final_t = remote_tasks(cfg)
                         cfg_ref = ray.put(cfg)
                     actor = actors[self.summary.submitted % len(actors)]
@@ -167,6 +180,8 @@ class Driver:
                         state = stage_t.remote(state, stage.name, cfg_ref, actor)
                     in_flight[final_t.remote(state, cfg_ref)] = job
                     self.summary.submitted += 1
+                    m.rows.labels("submitted").inc()
+                    m.in_flight.set(len(in_flight))
             while in_flight:
                 self._drain(in_flight, writer, bar, len(in_flight))
         except JobAborted as exc:
@@ -176,8 +191,12 @@ class Driver:
         finally:
             bar.close()
             writer.flush()
+            self._poll_actors(force=True)
             for actor in actors:
                 ray.kill(actor)
+            m.in_flight.set(0)
+            m.running.set(0)
+            self._push()
         self.summary.unique_ids = len(seen)
         self.summary.failures_by_kind = dict(self.kinds)
         self.summary.wall_s = round(time.monotonic() - t0, 2)
@@ -214,8 +233,32 @@ class Driver:
             ray.init(num_cpus=rc.num_cpus, num_gpus=rc.num_gpus, namespace=rc.namespace, include_dashboard=False,
                      log_to_driver=False)
 
+    def _poll_actors(self, force: bool = False) -> None:
+        """Worker stats of every actor into the metrics (restarts, timeouts, crashes, RSS)."""
+        if not self.actors or (not force and time.monotonic() - self.last_poll < self.cfg.metrics.actor_poll_s):
+            return
+        self.last_poll = time.monotonic()
+        refs = {a.stats.remote(): i for i, a in enumerate(self.actors)}
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=5)
+        for ref in ready:
+            try:
+                self.metrics.actor_stats(str(refs[ref]), ray.get(ref))
+            except ray.exceptions.RayError:
+                pass  # a dead or restarting actor: its numbers come with the next poll
+
+    def _push(self) -> None:
+        try:
+            self.metrics.push(self.cfg.metrics, self.run_id)
+        except OSError as exc:
+            print(f"seig: could not push metrics to {self.cfg.metrics.pushgateway}: {exc}", file=sys.stderr)
+
     def _drain(self, in_flight: dict, writer: ResultsWriter, bar, n: int) -> None:
-        ready, _ = ray.wait(list(in_flight), num_returns=min(n, len(in_flight)), timeout=None)
+        want = min(n, len(in_flight))
+        ready: list = []
+        while not ready:  # wake up for the actor poll while nothing finishes
+            ready, _ = ray.wait(list(in_flight), num_returns=want, timeout=self.cfg.metrics.actor_poll_s)
+            self._poll_actors()
+        self.metrics.in_flight.set(len(in_flight) - len(ready))
         for ref in ready:
             job = in_flight.pop(ref)
             try:
@@ -228,7 +271,9 @@ class Driver:
             self._record(writer, row, bar)
 
     def _record(self, writer: ResultsWriter, row: dict, bar) -> None:
+        detail = row.pop(DETAIL, None)
         writer.add(row)
+        self.metrics.image_done(row, detail, self.cfg.metrics)
         bar.update(1)
         if row["status"] == "ok":
             self.summary.ok += 1

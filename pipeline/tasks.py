@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
+from pipeline.metrics import image_metrics
 from pipeline.results import failed_row, row_from_record
 from pipeline.single import render_settings
 from pipeline.storage import StorageError, read_bytes
@@ -27,6 +28,9 @@ from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, run_stage, start_reconstruction
 from stages.photo import Photo, PhotoError, load
 from stages.records import Candidate, Reconstruction
+
+
+DETAIL = "_metrics"
 
 
 class TransientError(RuntimeError):
@@ -154,7 +158,9 @@ def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
 
     record = json.loads(rec.model_dump_json())
     record["artifacts"] = written
-    return row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
+    row = row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
+    row[DETAIL] = image_metrics(rec)  # for the driver's metrics; not a results column
+    return row
 
 
 def forwarded_env(patterns: list[str]) -> dict[str, str]:
