@@ -227,7 +227,7 @@ class Driver:
         if ray.is_initialized():
             return
         rc = self.cfg.ray
-        if rc.address:
+        if rc.address or os.environ.get("RAY_ADDRESS"):  # a cluster; under `ray job submit` RAY_ADDRESS is set
             ray.init(address=rc.address, namespace=rc.namespace, log_to_driver=False)
         else:
             ray.init(num_cpus=rc.num_cpus, num_gpus=rc.num_gpus, namespace=rc.namespace, include_dashboard=False,
