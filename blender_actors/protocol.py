@@ -68,3 +68,5 @@ class WorkerStats(BaseModel):
     crashes: int = 0
     peak_rss_mb: float = 0.0
     rss_mb: float = 0.0  # after the last job
+    render_s: float = 0.0  # Blender's own render time, summed over jobs (efficiency numerator)
+    busy_s: float = 0.0  # wall time inside render() calls, summed

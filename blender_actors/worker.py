@@ -178,6 +178,8 @@ class BlenderWorker:
             t0 = time.perf_counter()
             result = self._render_locked(request)
             result.record.wall_s = round(time.perf_counter() - t0, 5)
+            self.stats.busy_s += result.record.wall_s
+            self.stats.render_s += result.record.timings.get("render_s", 0.0)
             self.stats.jobs += 1
             self.stats.failed += 0 if result.ok else 1
             return result

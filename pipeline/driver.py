@@ -48,6 +48,9 @@ class Summary(BaseModel):
     wall_s: float = 0.0
     images_per_minute: float = 0.0
     aborted: str | None = None
+    actors: int = 0
+    blender_render_s: float = 0.0  # Blender's own render time over all actors
+    render_efficiency: float = 0.0  # blender_render_s / (wall_s x actors); target >= 0.85
 
     def text(self) -> str:
         lines = [
@@ -60,6 +63,9 @@ class Summary(BaseModel):
         ]
         if self.failures_by_kind:
             lines.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(self.failures_by_kind.items())))
+        if self.actors:
+            lines.append(f"Blender rendered {self.blender_render_s:.0f} s on {self.actors} actor(s): render "
+                         f"efficiency {self.render_efficiency:.2f} (render time / wall time x actors)")
         if self.aborted:
             lines.append(f"ABORTED: {self.aborted}")
         root = run_root(self.output, self.run_id)
@@ -91,6 +97,7 @@ class Driver:
         self.consecutive_failures = 0
         self.metrics = Metrics.get()
         self.actors: list = []
+        self.actor_stats: dict[int, object] = {}
         self.last_poll = 0.0
 
     # --- planning ---------------------------------------------------------------
@@ -131,7 +138,7 @@ class Driver:
         m.running.set(1)
         m.info.labels(self.run_id).set(1)
         m.last_finished.set(time.time())
-        actors: list = []  # started at the first image to process: a rerun with nothing to do starts nothing
+        started = False  # Ray and the actors start at the first image: a rerun with nothing to do starts nothing
         in_flight: dict[ray.ObjectRef, ImageJob] = {}
         seen: set[str] = set()
         bar = tqdm(total=total, unit="img", file=sys.stderr, disable=not self.progress, smoothing=0.05)
@@ -166,19 +173,12 @@ class Driver:
                         continue
                     while len(in_flight) >= cfg.run.max_in_flight:
                         self._drain(in_flight, writer, bar, 1)
-                    if not actors:
-                        self._ray_init()
-                        actors = [remote_actor_class(cfg.actors).remote(cfg.worker) for _ in range(cfg.actors.count)]
-                        self.actors = actors
-                        init_t, stage_t, final_t = remote_tasks(cfg)
-                        cfg_ref = ray.put(cfg)
-                    actor = actors[self.summary.submitted % len(actors)]
+                    if not started:
+                        self._start_pool()
+                        started = True
                     job = ImageJob(image_id=image_id, uri=self._resolve(uri), run_id=self.run_id, passthrough=passthrough,
                                    prefix=posixpath.join(run_root(cfg.run.output, self.run_id), "scenes", image_id))
-                    state = init_t.remote(job, cfg_ref, actor)
-                    for stage in STAGES:
-                        state = stage_t.remote(state, stage.name, cfg_ref, actor)
-                    in_flight[final_t.remote(state, cfg_ref)] = job
+                    in_flight[self._submit(job)] = job
                     self.summary.submitted += 1
                     m.rows.labels("submitted").inc()
                     m.in_flight.set(len(in_flight))
@@ -192,7 +192,7 @@ class Driver:
             bar.close()
             writer.flush()
             self._poll_actors(force=True)
-            for actor in actors:
+            for actor in self.actors:
                 ray.kill(actor)
             m.in_flight.set(0)
             m.running.set(0)
@@ -202,9 +202,31 @@ class Driver:
         self.summary.wall_s = round(time.monotonic() - t0, 2)
         done = self.summary.ok + self.summary.failed
         self.summary.images_per_minute = round(done / max(self.summary.wall_s, 1e-9) * 60, 2)
+        self.summary.actors = len(self.actors)
+        self.summary.blender_render_s = round(sum(st.render_s for st in self.actor_stats.values()), 2)
+        if self.actors:
+            self.summary.render_efficiency = round(
+                self.summary.blender_render_s / (self.summary.wall_s * len(self.actors)), 3)
         write_text(posixpath.join(run_root(cfg.run.output, self.run_id), "summary.json"),
                    self.summary.model_dump_json(indent=1), **cfg.run.storage_options)
         return self.summary
+
+    def _start_pool(self) -> None:
+        """Ray, the warm render actors, and the task functions (once, at the first image)."""
+        self._ray_init()
+        cfg = self.cfg
+        self.actors = [remote_actor_class(cfg.actors).remote(cfg.worker) for _ in range(cfg.actors.count)]
+        self.tasks = remote_tasks(cfg)
+        self.cfg_ref = ray.put(cfg)
+
+    def _submit(self, job: ImageJob) -> ray.ObjectRef:
+        """One image's chain: init -> each stage -> finalize, all on one actor (round robin)."""
+        init_t, stage_t, final_t = self.tasks
+        actor = self.actors[self.summary.submitted % len(self.actors)]
+        state = init_t.remote(job, self.cfg_ref, actor)
+        for stage in STAGES:
+            state = stage_t.remote(state, stage.name, self.cfg_ref, actor)
+        return final_t.remote(state, self.cfg_ref)
 
     def _resolve(self, uri: str) -> str:
         """A relative local URI is relative to the manifest's folder (a manifest that
@@ -242,7 +264,9 @@ class Driver:
         ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=5)
         for ref in ready:
             try:
-                self.metrics.actor_stats(str(refs[ref]), ray.get(ref))
+                stats = ray.get(ref)
+                self.metrics.actor_stats(str(refs[ref]), stats)
+                self.actor_stats[refs[ref]] = stats
             except ray.exceptions.RayError:
                 pass  # a dead or restarting actor: its numbers come with the next poll
 
