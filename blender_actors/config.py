@@ -21,6 +21,9 @@ class WorkerConfig(BaseModel):
     max_processes: int | None = Field(64, ge=1, description="RLIMIT_NPROC margin over the tasks that exist at start")
     cpu_seconds_per_job: float | None = Field(None, gt=0, description="None: timeout x threads (CPU-time limit per job)")
     isolate_network: bool = True
+    cache_dir: str | None = Field(
+        None, description="persistent, writable cache (XDG_CACHE_HOME of the child): Cycles keeps compiled GPU "
+                          "kernels there, which Hopper GPUs otherwise rebuild in every fresh process")
     writable_dirs: list[str] = Field(
         default_factory=list, description="directories left writable besides the job's temp dir, e.g. the "
                                           "persistent volume of Cycles' GPU kernel cache")

@@ -39,7 +39,7 @@ class _Child:
             "file_size_mb": config.file_size_limit_mb,
             "max_processes": config.max_processes,
             "isolate_network": config.isolate_network,
-            "writable_dirs": config.writable_dirs,
+            "writable_dirs": config.writable_dirs + ([config.cache_dir] if config.cache_dir else []),
         }
         import json
 
@@ -52,6 +52,8 @@ class _Child:
                    "--python", str(Path(__file__).with_name("child.py")), "--", f"--import-root={PACKAGE_ROOT}", *args]
         env = child_environment(dict(os.environ), self.workdir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        if config.cache_dir:
+            env["XDG_CACHE_HOME"] = config.cache_dir
         self.proc = subprocess.Popen(
             cmd, cwd=self.workdir, env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,

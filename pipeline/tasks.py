@@ -27,7 +27,7 @@ from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, run_stage, start_reconstruction
 from stages.photo import Photo, PhotoError, load
-from stages.records import Candidate, Reconstruction
+from stages.records import Candidate, Reconstruction, Usage
 
 
 DETAIL = "_metrics"
@@ -78,8 +78,13 @@ def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
     return photo
 
 
-def _backend(cfg: SeigConfig):
-    return make_backend(cfg.reconstruct.backend, cfg.reconstruct.backend_options())
+def _backend(cfg: SeigConfig, spent: Usage | None = None):
+    """A backend for one step of one image. Each stage task makes its own instance, so a
+    backend that keeps a per-image budget (`usage`) starts from what the image already spent."""
+    backend = make_backend(cfg.reconstruct.backend, cfg.reconstruct.backend_options())
+    if spent is not None and hasattr(backend, "usage"):
+        backend.usage = spent
+    return backend
 
 
 def _strip_pngs(rec: Reconstruction) -> None:
@@ -128,7 +133,7 @@ def stage_step(state: ImageState, stage_name: str, cfg: SeigConfig, actor) -> Im
     png = read_bytes(state.png_uri, **cfg.run.storage_options) if state.png_uri else None
     start = Candidate(index=0, program=rec.final_program, scores=rec.final_scores, png=png)
     t0 = time.perf_counter()
-    result = run_stage(stage, rec.final_program, photo, _backend(cfg), ActorRenderer(actor), settings,
+    result = run_stage(stage, rec.final_program, photo, _backend(cfg, rec.usage), ActorRenderer(actor), settings,
                        cfg.reconstruct.seed, start=start)
     if result.best_scores is None:
         state.failed = ("no_render", f"no program rendered in stage {stage_name}; last errors: "

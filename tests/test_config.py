@@ -1,0 +1,57 @@
+"""Configs: every shipped YAML validates; bad fields are named; overrides apply."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+def test_shipped_configs_validate(name):
+    cfg = load_config(ROOT / "configs" / name)
+    if cfg.reconstruct.backend == "openai":
+        from stages.backends.openai_backend import OpenAIConfig
+
+        OpenAIConfig(**cfg.reconstruct.openai)
+
+
+def test_local_default_is_laptop_sized():
+    cfg = load_config(ROOT / "configs/local.yaml")
+    assert cfg.ray.address is None and cfg.reconstruct.backend == "offline" and cfg.actors.num_gpus == 0
+    assert cfg.actors.count * cfg.actors.num_cpus <= 1.0  # leaves room for the stage tasks on 2 cores
+
+
+def test_cluster_config_renders_on_gpus_from_s3():
+    cfg = load_config(ROOT / "configs/cluster.yaml")
+    assert cfg.run.output.startswith("s3://") and cfg.actors.num_gpus > 0 and cfg.worker.memory_limit_mb is None
+
+
+def test_errors_name_field_and_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  max_in_flight: 0\nworker:\n  device: tpu\nnonsense: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert str(bad) in text and "run.max_in_flight" in text and "worker.device" in text and "nonsense" in text
+
+
+def test_overrides_parse_yaml_values():
+    cfg = load_config(None, ["reconstruct.rounds={geometry: 1}", "run.history=[a, b]", "actors.num_gpus=0.25"])
+    assert cfg.reconstruct.rounds == {"geometry": 1} and cfg.run.history == ["a", "b"] and cfg.actors.num_gpus == 0.25
+    with pytest.raises(ConfigError, match="section.field=value"):
+        load_config(None, ["oops"])
+
+
+def test_unreadable_and_non_mapping_configs(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("run: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "broken.yaml")
