@@ -1,0 +1,223 @@
+"""Photo -> initial Scene: the offline backend's first program (GUIDE §3, "offline").
+
+The steps, each in its own module: measure the photo (image), label sky / vertical /
+ground on superpixels (superpixels, segment), find the horizon and so the camera pitch
+(horizon, vanishing, camera), group labels into colour regions (regions), pop them up
+into 3D (layout: ground patches; uprights: panels, walls, blobs on their contact line),
+fit sky and sun (sky), then give each object the colour that, under that light and with
+what the other objects block (raycast, occlusion, shading), renders like the photo where
+the object will be seen (colours). preview.py shows the result in numpy. No Blender
+needed; deterministic (the seed only reaches the render settings).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from scene_program.model import (
+    Camera, Composition, Geometry, Lighting, ObjectShape, Placement, Render, Scene, Sky, Sun, Surface,
+)
+from stages.vision.camera import PinholeCamera, pitch_for_horizon
+from stages.vision.colours import ObjectStats, object_stats, surface
+from stages.vision.horizon import HorizonEstimate, estimate_horizon, looks_outdoor, sky_below_horizon
+from stages.vision.image import PhotoArrays, analyse, linear_to_srgb, srgb_to_linear
+from stages.vision.layout import Layout, build_layout, renumbered
+from stages.vision.occlusion import Visibility, trace_visibility
+from stages.vision.raycast import RayHits, cast
+from stages.vision.regions import Region, merge_regions
+from stages.vision.segment import GROUND, SKY, Segmentation, segment
+from stages.vision.shading import LightModel, shading, sun_direction
+from stages.vision.sky import SkyFit, SunFit, fit_sky, fit_sun
+from stages.vision.vanishing import vanishing_row
+
+FOCAL_MM = 30.0  # a common phone/compact field of view (about 62 degrees across)
+SENSOR_MM = 36.0
+EYE_HEIGHT_OUTDOOR = 1.6
+EYE_HEIGHT_INDOOR = 1.3
+SUN_ANGLE_DEG = 3.0  # slightly soft shadows
+REGION_THRESHOLD = 11.0  # Lab distance below which neighbouring superpixels of a class merge
+TARGET_ALBEDO = 0.8  # the brightest surfaces (90th percentile by area) get this albedo
+
+
+@dataclass
+class Reading:
+    """Everything the vision steps found, kept for tests, the bench and debugging."""
+
+    arrays: PhotoArrays
+    segmentation: Segmentation
+    regions: list[Region]
+    horizon: HorizonEstimate
+    camera: PinholeCamera
+    layout: Layout
+    sky: SkyFit
+    sun: SunFit
+    light: LightModel
+    hits: RayHits
+    stats: list[ObjectStats | None]
+    visibility: Visibility
+    radiance: np.ndarray  # (n_objects, 3) linear colour each object shows in the photo
+
+
+def _light_model(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray, sun_strength: float) -> LightModel:
+    return LightModel(horizon=sky.horizon, zenith=sky.zenith, strength=sky.strength,
+                      sun_dir=sun_direction(sun.elevation_deg, sun.azimuth_deg), sun_strength=sun_strength,
+                      sun_color=np.array(sun.color), ground_radiance=ground_radiance)
+
+
+def _ambient_up(light: LightModel, channel: int | None = None) -> float:
+    """Shading of a horizontal surface by the sky alone (one channel, or the luminance)."""
+    no_sun = LightModel(light.horizon, light.zenith, light.strength, light.sun_dir, 0.0, light.sun_color,
+                        light.ground_radiance)
+    e = shading(np.array([[0.0, 0.0, 1.0]]), no_sun)[0]
+    return float(e.mean() if channel is None else e[channel])
+
+
+def _object_radiance(pa: PhotoArrays, hits: RayHits, n: int) -> np.ndarray:
+    """What each object looks like in the photo (linear, from its sRGB mean): the light it
+    bounces onto the others. Hidden objects get the photo's mean."""
+    out = np.tile(srgb_to_linear(pa.srgb.reshape(-1, 3).mean(0)), (n, 1))
+    for i in range(n):
+        mask = hits.index == i
+        if mask.any():
+            out[i] = srgb_to_linear(pa.srgb[mask].mean(0))
+    return out
+
+
+def _light_ratio(stats: list[ObjectStats | None]) -> tuple[float, int]:
+    """How much brighter the light must be (>1) or may be dimmer (<1), and in which channel:
+    the level at which 90 % of the visible pixels belong to objects whose albedo is at most
+    TARGET_ALBEDO in every channel."""
+    seen = [s for s in stats if s is not None]
+    if not seen:
+        return 1.0, 0
+    albedo = np.array([s.albedo for s in seen]) / TARGET_ALBEDO  # (n, 3)
+    weights = np.array([s.pixels for s in seen], dtype=float)
+    best = (0.0, 0)
+    for c in range(3):
+        order = np.argsort(albedo[:, c])
+        cum = np.cumsum(weights[order]) / weights.sum()
+        q = float(albedo[order, c][min(np.searchsorted(cum, 0.9), len(order) - 1)])
+        if q > best[0]:
+            best = (q, c)
+    return float(np.clip(best[0], 0.25, 4.0)), best[1]
+
+
+def read_photo(photo: Image.Image) -> Reading:
+    """Run every vision step on `photo` (any PIL mode) and return what each found."""
+    pa = analyse(photo)
+    h, w = pa.shape
+    seg = segment(pa)
+    probe = PinholeCamera(w, h, FOCAL_MM, SENSOR_MM)
+    horizon = estimate_horizon(seg.labels, probe.f_px, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
+    seg.labels = sky_below_horizon(seg.labels, horizon.row)
+    regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)
+    pitch = pitch_for_horizon(horizon.row, h, probe.f_px)
+    cam = PinholeCamera(w, h, FOCAL_MM, SENSOR_MM, pitch,
+                        EYE_HEIGHT_OUTDOOR if horizon.outdoor else EYE_HEIGHT_INDOOR)
+    sky = fit_sky(pa, seg.labels, cam)
+    layout = build_layout(cam, seg.labels, regions, horizon.outdoor, pa.srgb, sky_visible=sky.visible)
+    sun = fit_sun(pa, seg.labels, sky)
+    ground_px = seg.labels == GROUND
+    solid = seg.labels != SKY
+    ground_radiance = pa.linear[ground_px].mean(0) if ground_px.any() else (
+        0.5 * pa.linear[solid].mean(0) if solid.any() else np.full(3, 0.1))
+
+    sun_dir = sun_direction(sun.elevation_deg, sun.azimuth_deg)
+    hits = cast(cam, layout.prims)
+    views = cam.grid_rays()
+    visibility = trace_visibility(layout.prims, hits, views, cam.origin, sun_dir)
+    radiance = _object_radiance(pa, hits, len(layout.objects))
+
+    def all_stats(light: LightModel) -> list[ObjectStats | None]:
+        return [object_stats(pa, hits, light, views, i, visibility.shading(i, light, radiance))
+                for i in range(len(layout.objects))]
+
+    sky, light, stats = _settle_light(sky, sun, ground_radiance, all_stats)
+    return Reading(pa, seg, regions, horizon, cam, layout, sky, sun, light, hits, stats, visibility, radiance)
+
+
+def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
+                  all_stats: Callable[[LightModel], list[ObjectStats | None]]
+                  ) -> tuple[SkyFit, LightModel, list[ObjectStats | None]]:
+    """The sun starts at its fitted share of the light; then the light level is set so that
+    the visible objects need plausible albedos (_light_ratio): with sky in view only the sun
+    may change (the sky's look is the photo's), without it the unseen world scales too."""
+    light = _light_model(sky, sun, ground_radiance, 0.0)
+    sin_el = math.sin(math.radians(sun.elevation_deg))
+    sun_strength = sun.share / (1 - sun.share) * _ambient_up(light) * math.pi / sin_el
+    light = _light_model(sky, sun, ground_radiance, sun_strength)
+    stats = all_stats(light)
+    for _ in range(8):
+        q, channel = _light_ratio(stats)
+        if abs(q - 1.0) < 0.03:
+            break
+        if sky.visible:
+            per_unit = sin_el / math.pi * sun.color[channel]  # a horizontal surface's light per unit of sun
+            e_sky = _ambient_up(light, channel)
+            new_strength = max(0.0, (q * (e_sky + sun_strength * per_unit) - e_sky) / per_unit)
+            if new_strength == sun_strength == 0.0:
+                break  # a dark scene under a bright sky: nothing left to dim
+            sun_strength = new_strength
+        else:
+            sky = SkyFit(sky.horizon, sky.zenith, sky.strength * q, sky.visible, sky.clear)
+            sun_strength *= q
+        light = _light_model(sky, sun, ground_radiance, sun_strength)
+        stats = all_stats(light)
+    return sky, light, stats
+
+
+def scene_from_reading(r: Reading, width: int, height: int, samples: int, seed: int = 0) -> Scene:
+    """Write what was read as a typed Scene (the program's four sections + render)."""
+    objects: list[ObjectShape] = []
+    placements: dict[str, Placement] = {}
+    materials: dict[str, Surface] = {}
+    # objects hidden behind nearer ones have nothing to show: left out, the rest renumbered
+    kept = [i for i, (o, st) in enumerate(zip(r.layout.objects, r.stats)) if st is not None or o.kind == "ground"]
+    names = renumbered([r.layout.objects[i].prim.name for i in kept])
+    for i, name in zip(kept, names):
+        p, st = r.layout.objects[i].prim, r.stats[i]
+        objects.append(ObjectShape(name=name, shape=p.shape, size=tuple(round(float(v), 4) for v in p.size)))
+        placements[name] = Placement(location=tuple(round(float(v), 4) for v in p.location),
+                                     rotation_deg=(0.0, 0.0, round(float(p.yaw_deg), 3)))
+        if st is None:
+            materials[name] = Surface(color=tuple(float(v) for v in linear_to_srgb(r.light.ground_radiance)),
+                                      roughness=0.95)
+        else:
+            rows, cols = np.nonzero(r.hits.index == i)
+            extent = max(np.ptp(rows) + 1, np.ptp(cols) + 1)
+            materials[name] = surface(st, float(extent))
+    horizon, zenith = r.sky.srgb()
+    ground_sky = linear_to_srgb(np.clip(r.light.ground_radiance / max(r.light.strength, 1e-6), 0, 1))
+    cam = r.camera
+    lighting = Lighting(
+        sun=Sun(elevation_deg=round(r.sun.elevation_deg, 2), azimuth_deg=round(r.sun.azimuth_deg, 2),
+                strength=round(float(r.light.sun_strength), 4), color=r.sun.color, angle_deg=SUN_ANGLE_DEG),
+        sky=Sky(zenith=_rounded(zenith), horizon=_rounded(horizon), ground=_rounded(ground_sky),
+                strength=round(float(r.light.strength), 4)),
+        exposure=0.0,
+    )
+    return Scene(
+        title=f"Photo pop-up ({r.horizon.describe()})",
+        geometry=Geometry(objects=objects),
+        materials=materials,
+        composition=Composition(
+            camera=Camera(location=(0.0, 0.0, cam.height_m), pitch_deg=round(cam.pitch_deg, 3), yaw_deg=0.0,
+                          roll_deg=0.0, focal_mm=cam.focal_mm, sensor_mm=cam.sensor_mm),
+            objects=placements,
+        ),
+        lighting=lighting,
+        render=Render(width=width, height=height, samples=samples, seed=seed),
+    )
+
+
+def _rounded(c) -> tuple[float, float, float]:
+    return tuple(round(float(v), 4) for v in c)
+
+
+def initial_scene(photo: Image.Image, width: int, height: int, samples: int, seed: int = 0) -> Scene:
+    """The entry point: a Scene whose render resembles `photo`, every object standing in 3D."""
+    return scene_from_reading(read_photo(photo), width, height, samples, seed)
