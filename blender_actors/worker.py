@@ -187,6 +187,14 @@ class BlenderWorker:
             return result
 
     def _render_locked(self, request: RenderRequest) -> RenderResult:
+        try:
+            return self._run(request)
+        except Exception as exc:  # noqa: BLE001 - the contract: a result, never an exception
+            if self._child:
+                self._discard(self._child)
+            return RenderResult(error=RenderError(kind="crash", message=f"worker error: {type(exc).__name__}: {exc}"))
+
+    def _run(self, request: RenderRequest) -> RenderResult:
         if self.config.sandbox == "full":
             violations = check_program(request.program)
             if violations:

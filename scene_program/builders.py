@@ -129,6 +129,10 @@ def build_lighting():
     links.new(split.outputs["Z"], height.inputs["Value"])
     links.new(height.outputs["Result"], ramp.inputs["Factor"])
     links.new(ramp.outputs["Color"], background.inputs["Color"])
+    # A small fixed importance map: the default rebuilds a large one every render (~0.4 s
+    # at preview sizes) for a smooth gradient that does not need it; same image quality.
+    world.cycles.sampling_method = "MANUAL"
+    world.cycles.sample_map_resolution = 64
     scene.view_settings.exposure = LIGHTING["exposure"]
 '''
 
@@ -147,6 +151,7 @@ def build_scene():
     scene.cycles.samples = RENDER["samples"]
     scene.cycles.seed = RENDER["seed"]
     scene.cycles.use_denoising = False
+    scene.cycles.use_adaptive_sampling = False  # as seig's workers render: the same picture standalone
     scene.view_settings.view_transform = "Standard"
     scene.display_settings.display_device = "sRGB"
     return objects
