@@ -43,6 +43,8 @@ ENV_ALLOW_EXACT = frozenset({
     "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "LD_LIBRARY_PATH",
     "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "HIP_VISIBLE_DEVICES",
     "OMP_NUM_THREADS", "VIRTUAL_ENV",
+    # GPU kernel caches on a persistent volume (k8s/): compiled kernels survive restarts
+    "XDG_CACHE_HOME", "CUDA_CACHE_PATH", "CUDA_CACHE_MAXSIZE", "OPTIX_CACHE_PATH",
 })
 ENV_ALLOW_PREFIX = ("CYCLES_", "SEIG_BLENDER_")
 # Even under an allowed prefix, a name with one of these words is a credential.

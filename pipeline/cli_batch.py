@@ -41,7 +41,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"seig run: {exc}", file=sys.stderr)
         return 1
     print(summary.text())
-    return 1 if summary.aborted or summary.failed else 0
+    if cfg.metrics.port is not None and cfg.metrics.linger_s:
+        import time
+
+        time.sleep(cfg.metrics.linger_s)
+    # Failed images are results (rows with reasons), not a failed job: a night with one
+    # corrupt photo succeeded. Only an aborted job (systematic failure) exits non-zero.
+    return 1 if summary.aborted else 0
 
 
 def manifest(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ class MetricsConfig(BaseModel):
     host: str = Field("127.0.0.1", description="0.0.0.0 in a pod so the PodMonitor can scrape it")
     pushgateway: str | None = Field(None, description="host:port; final totals are pushed when the job ends")
     actor_poll_s: float = Field(10.0, gt=0)
+    linger_s: float = Field(0.0, ge=0, description="keep serving /metrics this long after `seig run` ends, so "
+                                                    "the last scrape sees the final values")
     usd_per_1k_prompt_tokens: float = Field(0.0, ge=0)
     usd_per_1k_completion_tokens: float = Field(0.0, ge=0)
 
