@@ -38,7 +38,7 @@ FAST = [
 GRAFANA_VARS = {"$__rate_interval": "30s"}
 # Panels on Ray's GPU metrics have no data on a CPU-only node: Ray exports them only
 # where it finds a GPU. They are run (so they must parse and execute) and listed as
-# skipped when empty, never silently passed.
+# reported as unverified (a warning) when empty, never silently passed.
 NEEDS_GPU = re.compile(r'\bray_node_gpus_|\bray_node_gram_|\bray_resources\{Name="GPU"')
 COMPARISON = re.compile(r"\s*(?:>=|<=|==|!=|>|<)\s*(?:bool\s+)?-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?")
 
@@ -252,10 +252,14 @@ def test_dashboards_cover_every_driver_metric(scraped):
 
 
 def test_gpu_panels(scraped):
-    """Ray's GPU metrics exist only on nodes with a GPU: run, and skip loudly when empty."""
+    """Ray's GPU metrics exist only on nodes with a GPU. Here the queries must be valid
+    PromQL that Prometheus evaluates (a bad query raises); that they return data on a GPU
+    node is reported as unverified, in a warning, not skipped away."""
     prom, t0, t1 = scraped
     gpu = [(w, e) for w, e in dashboard_exprs() if NEEDS_GPU.search(e)]
     assert gpu, "the dashboard has no GPU panel"
     empty = [f"{w}: {e}" for w, e in gpu if not _has_data(prom, e, t0, t1)]  # a bad query raises here
     if empty:
-        pytest.skip("not verified without a GPU (Ray exports no GPU metrics here): " + "; ".join(empty))
+        import warnings
+
+        warnings.warn("GPU panels evaluated but not verified with data (no GPU here): " + "; ".join(empty))

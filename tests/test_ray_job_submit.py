@@ -74,6 +74,7 @@ def _submit(address, env, submission_id, *job_args):
     return res
 
 
+@pytest.mark.timeout(600)  # ~50 s on a quiet machine; a cluster start under heavy load can take minutes
 def test_ray_job_submit_runs_the_job_once_per_submission_id(cluster, tmp_path, photos):
     address, env = cluster
     manifest = tmp_path / "manifest.parquet"
