@@ -121,15 +121,18 @@ def read_ids(output: str, run_id: str, status: str | None = None, storage_option
         return set()
     if not parts:
         return set()
-    try:
-        table = pq.ParquetDataset(parts, filesystem=fs).read(columns=["image_id", "status"])
-    except (OSError, pa.ArrowException) as exc:
-        raise StorageError(f"cannot read results of run {run_id} under {output}: {exc}") from exc
-    if status:
-        import pyarrow.compute as pc
+    import pyarrow.compute as pc
 
-        table = table.filter(pc.equal(table["status"], status))
-    return set(table.column("image_id").drop_null().to_pylist())
+    ids: set[str] = set()
+    for part in parts:  # one file at a time: a dataset over thousands of parts costs ~0.14 MB each
+        try:
+            table = pq.read_table(part, columns=["image_id", "status"], filesystem=fs)
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(f"cannot read results part {part} of run {run_id}: {exc}") from exc
+        if status:
+            table = table.filter(pc.equal(table["status"], status))
+        ids.update(table.column("image_id").drop_null().to_pylist())
+    return ids
 
 
 def list_runs(output: str, storage_options: dict | None = None) -> list[str]:
