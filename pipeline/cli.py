@@ -93,10 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        from pydantic import ValidationError
-    except ImportError:  # pragma: no cover
-        ValidationError = ValueError  # type: ignore
+    from pydantic import ValidationError
+
     try:
         return args.func(args)
     except ValidationError as exc:

@@ -65,3 +65,24 @@ def test_scene_program_runs_standalone(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert Image.open(out).size == (64, 48)
+
+
+def test_reconstruct_runs_good_photos_and_fails_bad_ones_clearly(tmp_path):
+    good = ROOT / "examples/photos/storm_road.jpg"
+    corrupt = tmp_path / "cut.jpg"
+    corrupt.write_bytes(good.read_bytes()[:2000])
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1)).save(tiny)
+    out = tmp_path / "out"
+    res = seig("reconstruct", str(good), str(corrupt), str(tmp_path / "missing.jpg"), str(tiny), "--out", str(out),
+               "--width", "64", "--height", "42", "--samples", "1",
+               "--set", "reconstruct.rounds={geometry: 1, materials: 1, composition: 1, lighting: 1}",
+               "--set", "reconstruct.offline.candidates=1", timeout=300)
+    assert res.returncode == 1  # some images failed
+    assert "[photo_corrupt]" in res.stderr and "[photo_missing]" in res.stderr and "[photo_too_small]" in res.stderr
+    done = out / "storm_road"
+    for name in ["scene.py", "render.png", "record.json"] + [
+            f"stages/{s}/{f}" for s in ("geometry", "materials", "composition", "lighting") for f in ("best.py", "best.png")]:
+        assert (done / name).exists(), name
+    assert "storm_road" in res.stdout and "PSNR / SSIM after each stage" in res.stdout
+    assert not (out / "cut").exists() and not (out / "tiny").exists()  # failed images leave no half output
