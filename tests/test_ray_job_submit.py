@@ -29,7 +29,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A one-node Ray cluster on loopback, in its own process group so teardown kills only it."""
-    gcs, dash = _free_port(), _free_port()
+    # Every port explicit: another Ray on this machine (the suite's own local instance)
+    # holds the defaults, e.g. the dashboard agent's 52365, and the job agent never comes up.
+    gcs, dash, agent, agent_grpc, metrics, runtime_env, client = (_free_port() for _ in range(7))
     # `python` in the job's entrypoint must be this environment's, as in a real image
     env = dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("RAY_ADDRESS", None)
@@ -37,7 +39,10 @@ def cluster(tmp_path_factory):
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2", "--num-gpus=0",
-         "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp}"],
+         "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp}",
+         f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+         f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
+         f"--ray-client-server-port={client}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 90
