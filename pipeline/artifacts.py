@@ -12,7 +12,7 @@ import hashlib
 import json
 import posixpath
 
-from pipeline.storage import read_bytes, write_bytes
+from pipeline.storage import write_bytes
 from stages.records import Reconstruction, StageResult
 
 RECORD = "record.json"
@@ -76,7 +76,3 @@ def write_reconstruction(prefix: str, rec: Reconstruction, keep_round_renders: b
         written.update(write_stage(prefix, stage, keep_round_renders, storage_options))
     done = write_final(prefix, rec, written, extra, storage_options)
     return {name: meta["uri"] for name, meta in done.items()}
-
-
-def read_record(prefix: str, **storage_options) -> dict:
-    return json.loads(read_bytes(_join(prefix, RECORD), **storage_options))

@@ -17,7 +17,7 @@ from stages.backends.registry import make_backend
 from stages.config import ReconstructConfig
 from stages.definitions import stages_with_rounds
 from stages.engine import reconstruct
-from stages.photo import PhotoError, load
+from stages.photo import PhotoError, load, render_size
 from stages.records import Reconstruction
 
 
@@ -34,11 +34,8 @@ class ImageOutcome(BaseModel):
 
 
 def render_settings(photo_size: tuple[int, int], cfg: ReconstructConfig) -> RenderSettings:
-    w, h = photo_size
-    s = cfg.long_side / max(w, h)
-    width = cfg.width or max(8, round(w * s / 2) * 2)
-    height = cfg.height or max(8, round(h * s / 2) * 2)
-    return RenderSettings(width=width, height=height, samples=cfg.samples, seed=cfg.seed,
+    width, height = render_size(photo_size, cfg.long_side)
+    return RenderSettings(width=cfg.width or width, height=cfg.height or height, samples=cfg.samples, seed=cfg.seed,
                           timeout_s=cfg.render_timeout_s)
 
 

@@ -18,7 +18,7 @@ from stages.backends.base import Backend, BackendError, BudgetExhausted, Rendere
 from stages.definitions import WHOLE_PROGRAM, StageDefinition
 from stages.photo import Photo
 from stages.records import Candidate, Reconstruction, RoundError, RoundRecord, StageResult, Usage
-from stages.scoring import Scores, score
+from stages.scoring import score
 
 
 def locate(program: str, line: int | None) -> str:

@@ -40,10 +40,14 @@ class Photo:
         return self.image.size
 
     def render_size(self, long_side: int) -> tuple[int, int]:
-        """Render width/height with the photo's aspect ratio (even numbers)."""
-        w, h = self.image.size
-        s = long_side / max(w, h)
-        return max(8, round(w * s / 2) * 2), max(8, round(h * s / 2) * 2)
+        return render_size(self.image.size, long_side)
+
+
+def render_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """Render width/height with the photo's aspect ratio (even numbers, at least 8)."""
+    w, h = size
+    s = long_side / max(w, h)
+    return max(8, round(w * s / 2) * 2), max(8, round(h * s / 2) * 2)
 
 
 def decode(data: bytes, name: str = "photo") -> Photo:

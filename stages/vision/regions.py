@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.vision.superpixels import adjacency, region_means
+from stages.vision.superpixels import adjacency
 
 
 @dataclass
