@@ -175,6 +175,13 @@ def scraped(ray_local, tmp_path_factory, photos):
     targets = {"seig-driver": [f"127.0.0.1:{port}"], "seig-ray-nodes": [f"127.0.0.1:{ray_port}"]}
     with PrometheusServer(targets, rule_files=[ALERTS]) as prom, FakeOpenAI() as fake:
         t0 = time.time()
+        # Serve and let Prometheus scrape once before the job: on a quiet machine run 1 can
+        # finish before the first scrape, and a counter first seen at its final value has no rate.
+        from pipeline.metrics import Metrics, MetricsConfig
+
+        Metrics.get().serve(MetricsConfig(port=port))
+        prom.wait_for_targets()
+        time.sleep(2.0)
         cfg = load_config(ROOT / "configs/local.yaml", common + [
             f"run.manifest={tmp / 'm.parquet'}", f"run.output={tmp / 'out'}", "run.run_id=obs"])
         summary = _run_in_thread(cfg)
