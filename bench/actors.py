@@ -21,7 +21,7 @@ back), and their median is the figure least affected by other load on the machin
 
 Run:  .venv/bin/python bench/actors.py                       # 20 jobs x 4 rounds per layout (1x2, 2x1)
       .venv/bin/python bench/actors.py --count 6 --rounds 1  # quick check
-Sets RAY_AUTH_MODE=disabled (loopback-only local cluster, GUIDE §4).
+Sets RAY_AUTH_MODE=disabled (loopback-only local cluster; Ray 2.60 enables token auth by default).
 Prints per-round and per-layout figures and one `SUMMARY {json}` line at the end.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ on the sample photos and on a synthetic set whose true programs are known.
 
     .venv/bin/python bench/quality.py [--long-side 256 --samples 16 --synthetic 5 --out bench/out/quality]
 
-Floors, computed the same way (GUIDE §3): a flat image of the photo's mean colour and an
+Floors, computed the same way (docs/contracts.md, "Scores"): a flat image of the photo's mean colour and an
 image of each row's mean colour. Prints a table per image and the means, then JSON.
 """
 from __future__ import annotations

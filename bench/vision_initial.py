@@ -2,7 +2,7 @@
 
 For every photo: read it (stages.vision), write the program, render it with a warm
 BlenderWorker (Cycles, 256 px on the long side, 16 samples by default), score it with
-stages.scoring, and compare with the two floors of GUIDE §3 computed the same way
+stages.scoring, and compare with the two floors of docs/contracts.md ("Scores") computed the same way
 (a flat image of the photo's mean colour; an image of each row's mean colour).
 Writes photo | render | labels | numpy preview side by side into --out so a person can look.
 
@@ -38,7 +38,7 @@ LABEL_COLOURS = np.array([[70, 140, 255], [230, 70, 50], [70, 200, 70]], dtype=n
 
 
 def floors(compare: np.ndarray) -> tuple[float, float]:
-    """PSNR of the flat mean-colour image and of the row-mean image (GUIDE §3)."""
+    """PSNR of the flat mean-colour image and of the row-mean image (docs/contracts.md, "Scores")."""
     flat = np.broadcast_to(compare.mean((0, 1)), compare.shape)
     rows = np.broadcast_to(compare.mean(1, keepdims=True), compare.shape)
     return (psnr_from_mse(float(((flat - compare) ** 2).mean())),

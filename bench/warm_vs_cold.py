@@ -10,7 +10,7 @@ samples by default) rendered two ways:
   cold  each program as a fresh process: `python program.py -- --render out.png`.
         The bpy module in a fresh interpreter is the cold equivalent of `blender -b
         --python program.py` (the same start-up: load Blender, factory settings, build,
-        render, exit); GUIDE §4 measured a separate `blender -b` start at about 0.7 s.
+        render, exit); a separate `blender -b` start was measured here at about 0.7 s.
 
 By default warm and cold jobs are interleaved (warm i, cold i, warm i+1 ...) so that a
 change in the machine's load hits both sides alike; the warm child sits idle while a

@@ -1,6 +1,6 @@
 """Persist a reconstruction under a prefix (local path or s3://), record.json last.
 
-Layout (GUIDE §2):  PREFIX/scene.py, render.png, stages/<stage>/best.py, best.png,
+Layout (docs/contracts.md, "Artifacts"):  PREFIX/scene.py, render.png, stages/<stage>/best.py, best.png,
 stages/<stage>/round_<r>_<c>.png (optional), record.json.
 `record.json` is written last and lists every artifact with its size and sha256, so an
 image counts as done exactly when its record exists: a crash mid-write leaves no record.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from blender_actors.sandbox import check_program
+    from scene_program.contract import check_contract
 
     status = 0
     for name in args.programs:
@@ -23,10 +24,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             status = 1
             continue
         violations = check_program(source)
-        if violations:
+        problems = check_contract(source) if args.contract else []
+        if violations or problems:
             status = 1
             for v in violations:
                 print(f"{name}:{v.line}: [{v.rule}] {v.message}", file=sys.stderr)
+            for problem in problems:
+                print(f"{name}: {problem}", file=sys.stderr)
         else:
             print(f"{name}: ok")
     return status
@@ -68,8 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seig", description="Photographs to editable Blender scene programs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("check", help="validate scene programs against the sandbox without running them")
+    p = sub.add_parser("check", help="validate scene programs against the sandbox and the scene-program "
+                                     "contract (docs/contracts.md) without running them")
     p.add_argument("programs", nargs="+", metavar="PROGRAM.py")
+    p.add_argument("--no-contract", dest="contract", action="store_false",
+                   help="only the sandbox rules (for bpy scripts that are not seig scene programs)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("render", help="run a scene program in a warm sandboxed Blender worker and render it")

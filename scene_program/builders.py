@@ -13,7 +13,8 @@ def srgb_to_linear(c):
 
 
 def build_geometry():
-    """Create each object at the origin, base on z = 0, scaled to its size in metres."""
+    """Create each object standing at its location (base centre), turned by its yaw, scaled to
+    its size in metres, and labelled with its class (custom property `semantic`)."""
     objects = {}
     for spec in GEOMETRY["objects"]:
         bm = bmesh.new()
@@ -37,6 +38,9 @@ def build_geometry():
         bm.free()
         obj = bpy.data.objects.new(spec["name"], mesh)
         obj.scale = spec["size"]
+        obj.location = spec["location"]
+        obj.rotation_euler = (0.0, 0.0, math.radians(spec["yaw_deg"]))
+        obj["semantic"] = spec["class"]
         bpy.context.scene.collection.objects.link(obj)
         objects[spec["name"]] = obj
     return objects
@@ -72,11 +76,13 @@ def build_materials(objects):
 
 COMPOSITION_CODE = '''
 def build_composition(objects):
-    """Place objects, then the camera: pitch above the horizon, yaw about +z, focal length."""
+    """Adjust objects (shift in metres, turn about +z), then the camera: pitch above the
+    horizon, yaw about +z, focal length."""
     for name, spec in COMPOSITION["objects"].items():
         if name in objects:
-            objects[name].location = spec["location"]
-            objects[name].rotation_euler = [math.radians(a) for a in spec["rotation_deg"]]
+            obj = objects[name]
+            obj.location = [a + b for a, b in zip(obj.location, spec["shift"])]
+            obj.rotation_euler[2] += math.radians(spec["turn_deg"])
     cam = COMPOSITION["camera"]
     data = bpy.data.cameras.new("camera")
     data.lens = cam["focal_mm"]
@@ -168,7 +174,9 @@ if __name__ == "__main__":
     bpy.ops.wm.read_factory_settings(use_empty=True)
     build_scene()
     if "--render" in argv:
-        bpy.context.scene.render.filepath = argv[argv.index("--render") + 1]
+        import os
+
+        bpy.context.scene.render.filepath = os.path.abspath(argv[argv.index("--render") + 1])
         bpy.ops.render.render(write_still=True)
 '''
 

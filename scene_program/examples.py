@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from scene_program.model import (
-    Camera, Composition, Geometry, Lighting, ObjectShape, Placement, Render, Scene, Sky, Sun, Surface,
+    Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface,
 )
 
 
@@ -10,32 +10,32 @@ def street_scene(render: Render | None = None) -> Scene:
     """A street seen from a pedestrian's eye height: road, sidewalks, buildings both sides,
     a car, a tree (trunk + crown), a pole, sun and sky."""
     objects: list[ObjectShape] = []
-    placements: dict[str, Placement] = {}
     materials: dict[str, Surface] = {}
 
-    def add(name: str, shape: str, size, location, color, rough=0.8, noise=0.0, rot=(0.0, 0.0, 0.0)):
-        objects.append(ObjectShape(name=name, shape=shape, size=size))
-        placements[name] = Placement(location=location, rotation_deg=rot)
+    def add(name: str, cls: str, shape: str, size, location, color, rough=0.8, noise=0.0, yaw=0.0):
+        objects.append(ObjectShape(name=name, semantic=cls, shape=shape, size=size, location=location, yaw_deg=yaw))
         materials[name] = Surface(color=color, roughness=rough, noise_strength=noise, noise_scale=6.0)
 
-    add("ground", "plane", (400.0, 400.0, 1.0), (0.0, 100.0, -0.01), (0.42, 0.40, 0.34), noise=0.15)
-    add("road", "box", (7.0, 120.0, 0.02), (0.0, 60.0, 0.0), (0.24, 0.24, 0.25), noise=0.1)
-    add("sidewalk_left", "box", (3.0, 120.0, 0.15), (-5.0, 60.0, 0.0), (0.62, 0.60, 0.57))
-    add("sidewalk_right", "box", (3.0, 120.0, 0.15), (5.0, 60.0, 0.0), (0.62, 0.60, 0.57))
+    add("terrain", "terrain", "plane", (400.0, 400.0, 1.0), (0.0, 100.0, -0.01), (0.42, 0.40, 0.34), noise=0.15)
+    add("road", "road", "box", (7.0, 120.0, 0.02), (0.0, 60.0, 0.0), (0.24, 0.24, 0.25), noise=0.1)
+    add("sidewalk_left", "sidewalk", "box", (3.0, 120.0, 0.15), (-5.0, 60.0, 0.0), (0.62, 0.60, 0.57))
+    add("sidewalk_right", "sidewalk", "box", (3.0, 120.0, 0.15), (5.0, 60.0, 0.0), (0.62, 0.60, 0.57))
     left = [(12.0, 14.0, (0.70, 0.52, 0.40)), (18.0, 9.0, (0.82, 0.78, 0.70)), (16.0, 16.0, (0.55, 0.35, 0.30))]
     y = 4.0
     for i, (depth, height, color) in enumerate(left):
-        add(f"building_left_{i + 1}", "box", (8.0, depth, height), (-10.5, y + depth / 2, 0.0), color, noise=0.08)
+        add(f"building_left_{i + 1}", "building", "box", (8.0, depth, height), (-10.5, y + depth / 2, 0.0), color,
+            noise=0.08)
         y += depth + 1.0
     right = [(15.0, 11.0, (0.78, 0.74, 0.66)), (10.0, 18.0, (0.45, 0.47, 0.52)), (20.0, 12.0, (0.66, 0.58, 0.48))]
     y = 6.0
     for i, (depth, height, color) in enumerate(right):
-        add(f"building_right_{i + 1}", "box", (8.0, depth, height), (10.5, y + depth / 2, 0.0), color, noise=0.08)
+        add(f"building_right_{i + 1}", "building", "box", (8.0, depth, height), (10.5, y + depth / 2, 0.0), color,
+            noise=0.08)
         y += depth + 1.0
-    add("car", "box", (1.8, 4.3, 1.45), (1.8, 14.0, 0.02), (0.65, 0.08, 0.07), rough=0.3)
-    add("tree_trunk", "cylinder", (0.35, 0.35, 3.0), (-4.3, 18.0, 0.15), (0.30, 0.22, 0.15))
-    add("tree_crown", "sphere", (3.2, 3.2, 3.4), (-4.3, 18.0, 2.6), (0.20, 0.38, 0.14), noise=0.3)
-    add("pole", "cylinder", (0.16, 0.16, 6.5), (4.1, 11.0, 0.15), (0.35, 0.36, 0.38), rough=0.4)
+    add("car_1", "car", "box", (1.8, 4.3, 1.45), (1.8, 14.0, 0.02), (0.65, 0.08, 0.07), rough=0.3)
+    add("tree_1_trunk", "vegetation", "cylinder", (0.35, 0.35, 3.0), (-4.3, 18.0, 0.15), (0.30, 0.22, 0.15))
+    add("tree_1_crown", "vegetation", "sphere", (3.2, 3.2, 3.4), (-4.3, 18.0, 2.6), (0.20, 0.38, 0.14), noise=0.3)
+    add("pole_1", "pole", "cylinder", (0.16, 0.16, 6.5), (4.1, 11.0, 0.15), (0.35, 0.36, 0.38), rough=0.4)
 
     return Scene(
         title="Street scene",
@@ -43,7 +43,6 @@ def street_scene(render: Render | None = None) -> Scene:
         materials=materials,
         composition=Composition(
             camera=Camera(location=(0.6, 0.0, 1.6), pitch_deg=-2.0, yaw_deg=0.0, focal_mm=24.0),
-            objects=placements,
         ),
         lighting=Lighting(
             sun=Sun(elevation_deg=35.0, azimuth_deg=-40.0, strength=3.5),
@@ -54,17 +53,14 @@ def street_scene(render: Render | None = None) -> Scene:
 
 
 def box_scene(size: float = 1.0, color=(0.8, 0.2, 0.2)) -> Scene:
-    """The smallest useful scene: a box on a ground plane. Cheap to render in tests."""
+    """The smallest useful scene: a crate (a box of class `other`) on the ground. Cheap to render in tests."""
     return Scene(
         title="Box",
         geometry=Geometry(objects=[
-            ObjectShape(name="ground", shape="plane", size=(50.0, 50.0, 1.0)),
-            ObjectShape(name="box", shape="box", size=(size, size, size)),
+            ObjectShape(name="terrain", semantic="terrain", shape="plane", size=(50.0, 50.0, 1.0)),
+            ObjectShape(name="crate", semantic="other", shape="box", size=(size, size, size)),
         ]),
-        materials={"ground": Surface(color=(0.5, 0.5, 0.5)), "box": Surface(color=color)},
-        composition=Composition(
-            camera=Camera(location=(0.0, -6.0, 2.0), pitch_deg=-12.0),
-            objects={"ground": Placement(location=(0.0, 0.0, 0.0)), "box": Placement(location=(0.0, 0.0, 0.0))},
-        ),
+        materials={"terrain": Surface(color=(0.5, 0.5, 0.5)), "crate": Surface(color=color)},
+        composition=Composition(camera=Camera(location=(0.0, -6.0, 2.0), pitch_deg=-12.0)),
         render=Render(width=64, height=48, samples=4),
     )

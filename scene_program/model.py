@@ -1,14 +1,24 @@
-"""Typed scene parameters: the numbers each section keeps in its dict (GUIDE §2).
+"""Typed scene parameters: the numbers each section keeps in its dict (docs/contracts.md).
 
 The program is the artifact; these models are how seig's own code builds and checks
-the dicts before writing them. Units: metres, degrees, sRGB colours in [0, 1].
-Object origins sit at the centre of their base, so z = 0 stands an object on the ground.
+the dicts before writing them. Units: metres, degrees, sRGB colours in [0, 1]; the world
+is Z-up, the street runs along +Y from the camera. Object origins sit at the centre of
+their base, so z = 0 stands an object on the ground.
+
+Who owns what: geometry says which objects exist, of which class, their shape, size and
+where each stands (a new object must appear where it belongs, so placement starts in
+geometry); composition owns the camera and fine adjustments of placement (a shift and a
+turn per object, applied on top of geometry's location and yaw).
 """
 from __future__ import annotations
 
 from typing import Literal
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from scene_program.classes import ClassName
 
 Shape = Literal["box", "cylinder", "cone", "sphere", "plane"]
 RGB = tuple[float, float, float]
@@ -18,16 +28,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Vec3 = tuple[float, float, float]
+
+
 class ObjectShape(_Strict):
+    """One object: what it is (`class`, a Cityscapes label), its solid, its size and where
+    its base stands. In the program's dict the class key is `class` (a Python keyword,
+    hence the `semantic` attribute here); Blender gets it as the custom property `semantic`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    semantic: ClassName = Field(alias="class")
     shape: Shape
-    size: tuple[float, float, float]
+    size: Vec3
+    location: Vec3 = (0.0, 0.0, 0.0)
+    yaw_deg: float = 0.0
 
     @field_validator("size")
     @classmethod
-    def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if min(v) <= 0:
-            raise ValueError(f"sizes must be positive, got {v}")
+    def _positive(cls, v: Vec3) -> Vec3:
+        if min(v) <= 0 or not all(map(math.isfinite, v)):
+            raise ValueError(f"sizes must be positive and finite, got {v}")
         return v
 
 
@@ -43,9 +64,11 @@ class Surface(_Strict):
     noise_strength: float = Field(0.0, ge=0, le=1)
 
 
-class Placement(_Strict):
-    location: tuple[float, float, float]
-    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+class Adjustment(_Strict):
+    """Composition's fine placement of one object, on top of geometry's location and yaw."""
+
+    shift: Vec3 = (0.0, 0.0, 0.0)
+    turn_deg: float = 0.0
 
 
 class Camera(_Strict):
@@ -59,7 +82,7 @@ class Camera(_Strict):
 
 class Composition(_Strict):
     camera: Camera = Camera()
-    objects: dict[str, Placement] = {}
+    objects: dict[str, Adjustment] = {}
 
 
 class Sun(_Strict):

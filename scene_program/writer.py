@@ -7,7 +7,6 @@ seig-owned `scene` section (render settings, build_scene, standalone main block)
 from __future__ import annotations
 
 import ast
-import pprint
 from typing import Any
 
 from scene_program import builders
@@ -42,10 +41,39 @@ def _round(value: Any) -> Any:
     return value
 
 
+LINE_WIDTH = 150
+
+
+def _is_record(value: Any) -> bool:
+    """A dict of scalars and short lists of numbers (one object, one material): one line."""
+    return isinstance(value, dict) and all(
+        not isinstance(v, (dict, list)) or (isinstance(v, list) and len(v) <= 4 and
+                                             all(not isinstance(x, (dict, list)) for x in v))
+        for v in value.values())
+
+
+def _literal(value: Any, indent: int, column: int) -> str:
+    """A Python literal of `value` starting at `column`: on one line where it fits in
+    LINE_WIDTH (a record always is), otherwise one entry per line indented under `indent` (so an object of the
+    geometry dict is one line a person can read and a model can copy, and a diff of one
+    number touches one line)."""
+    flat = repr(value)
+    if column + len(flat) <= LINE_WIDTH or not isinstance(value, (dict, list)) or not value or _is_record(value):
+        return flat
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            head = f"{pad}{k!r}: "
+            items.append(head + _literal(v, indent + 4, len(head)) + ",")
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + _literal(v, indent + 4, len(pad)) + "," for v in value]
+    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
 def format_params(name: str, params: dict[str, Any]) -> str:
     """`NAME = {...}` as a readable literal (one entry per line where it fits)."""
-    body = pprint.pformat(_round(params), indent=1, width=100, sort_dicts=False)
-    return f"{name} = {body}\n"
+    return f"{name} = {_literal(_round(params), 0, len(name) + 3)}\n"
 
 
 def section_text(section: str, params: dict[str, Any]) -> str:
@@ -55,7 +83,7 @@ def section_text(section: str, params: dict[str, Any]) -> str:
 
 def scene_params(scene: Scene) -> dict[str, dict[str, Any]]:
     return {
-        "geometry": scene.geometry.model_dump(mode="json"),
+        "geometry": scene.geometry.model_dump(mode="json", by_alias=True),
         "materials": {k: v.model_dump(mode="json") for k, v in scene.materials.items()},
         "composition": scene.composition.model_dump(mode="json"),
         "lighting": scene.lighting.model_dump(mode="json"),

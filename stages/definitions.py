@@ -1,4 +1,4 @@
-"""The four stage definitions (GUIDE §1). The engine is one; stages differ only in data."""
+"""The four stage definitions (docs/design.md, "Stages"). The engine is one; stages differ only in data."""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict

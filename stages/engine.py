@@ -1,4 +1,4 @@
-"""The stage engine: one loop for every stage (GUIDE §1).
+"""The stage engine: one loop for every stage (docs/design.md, "Stages").
 
 A round: the backend proposes candidate bodies for the stage's section; each is spliced
 into the stage's best program, statically checked, rendered and scored; the best
@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from blender_actors.sandbox import check_program
+from scene_program.contract import check_contract
 from scene_program.sections import SectionError, parse, section_line_ranges
 from stages.backends.base import Backend, BackendError, BudgetExhausted, Renderer, RenderSettings, StageContext
 from stages.definitions import WHOLE_PROGRAM, StageDefinition
@@ -46,13 +47,18 @@ def splice(program: str, section: str, body: str) -> str:
 
 
 def evaluate(program: str, photo: Photo, renderer: Renderer, render: RenderSettings, index: int = 0) -> Candidate:
-    """Check, render and score one whole program."""
+    """Check (sandbox rules, then the contract), render and score one whole program."""
     violations = check_program(program)
     if violations:
         first = violations[0].line or None
         return Candidate(index=index, program=program,
                          error=RoundError(kind="rejected", line=first,
                                           message="; ".join(map(str, violations)) + locate(program, first)))
+    problems = check_contract(program)
+    if problems:
+        return Candidate(index=index, program=program,
+                         error=RoundError(kind="contract", message="; ".join(map(str, problems[:20]))
+                                          + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")))
     result = renderer.render(render.request(program))
     render_s = result.record.timings.get("render_s", 0.0)
     if not result.ok:
@@ -167,7 +173,7 @@ def add_stage(rec: Reconstruction, result: StageResult) -> Candidate:
     rec.usage = rec.usage + result.usage
     rounds = [r for r in result.rounds if r.round > 0]
     cands = [c for r in rounds for c in r.candidates]
-    rec.renders += sum(1 for c in cands if c.error is None or c.error.kind not in ("rejected", "section"))
+    rec.renders += sum(1 for c in cands if c.error is None or c.error.kind not in ("rejected", "contract", "section"))
     rec.render_s += sum(c.render_s for c in cands)
     rec.failed_rounds += sum(1 for r in rounds if r.error or not any(c.scores for c in r.candidates))
     return Candidate(index=0, program=result.best_program, scores=result.best_scores, png=result.best_png)

@@ -29,7 +29,7 @@ class Usage(BaseModel):
 
 
 class RoundError(BaseModel):
-    kind: str  # rejected | program | timeout | crash | render | startup | section | backend
+    kind: str  # rejected | contract | program | timeout | crash | render | startup | section | backend
     message: str
     line: int | None = None
 

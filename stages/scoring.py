@@ -1,4 +1,4 @@
-"""Scores that compare a render with its photo (GUIDE §2), numpy only.
+"""Scores that compare a render with its photo (docs/contracts.md, "Scores"), numpy only.
 
 Both images are resized to one fixed comparison size, as sRGB in [0, 1]:
 PSNR (dB), SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, per channel, mean),
@@ -28,7 +28,7 @@ class Scores(BaseModel):
 def compare_size(width: int, height: int) -> tuple[int, int]:
     """(w, h) of the comparison grid: long side COMPARE_SIZE, aspect kept.
 
-    With bilinear resampling this reproduces GUIDE §3's floors on the sample photos
+    With bilinear resampling this reproduces the floors of docs/contracts.md on the sample photos
     (flat mean colour 15.17 dB, row means 18.16 dB), so our figures line up with them."""
     s = COMPARE_SIZE / max(width, height)
     return max(8, round(width * s)), max(8, round(height * s))

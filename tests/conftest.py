@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PHOTOS = ROOT / "examples" / "photos"  # GUIDE's sample photos, vendored with their SOURCES.tsv
+PHOTOS = ROOT / "examples" / "photos"  # the sample photos, vendored with their SOURCES.tsv
 STREET = ROOT / "examples" / "scenes" / "street.py"
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback-only test clusters (GUIDE §4)
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback-only test clusters (Ray 2.60 enables token auth by default)
 
 
 @pytest.fixture(scope="session")

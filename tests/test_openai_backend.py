@@ -32,7 +32,7 @@ VERDICT = '{"approve": false, "discrepancies": ["the box is too dark", "the grou
 
 def _materials_body(program: str, colour) -> str:
     params = section_params(parse(program).get("materials"), "materials")
-    params["box"]["color"] = list(colour)
+    params["crate"]["color"] = list(colour)
     return parse(with_section_params(program, "materials", params)).get("materials")
 
 

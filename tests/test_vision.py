@@ -12,6 +12,7 @@ from PIL import Image
 
 from blender_actors.protocol import RenderRequest
 from blender_actors.sandbox import check_program
+from scene_program.contract import check_contract
 from scene_program.model import Scene
 from scene_program.writer import write_program
 from stages.vision import initial_scene, read_photo
@@ -66,9 +67,10 @@ def test_different_photos_give_different_programs(scenes):
 
 def test_every_scene_validates_passes_the_sandbox_and_names_objects(scenes):
     for name, scene in scenes.items():
-        Scene.model_validate(scene.model_dump())
+        Scene.model_validate(scene.model_dump(by_alias=True))
         program = write_program(scene)
         assert check_program(program) == [], name
+        assert check_contract(program) == [], name  # classes, meaningful names
         assert "TexImage" not in program and "images" not in program  # the photo is never painted in
         names = [o.name for o in scene.geometry.objects]
         assert len(names) == len(set(names)), name
@@ -80,8 +82,8 @@ def test_every_scene_validates_passes_the_sandbox_and_names_objects(scenes):
             if num.isdigit():
                 numbered.setdefault(base, []).append(int(num))
         assert all(v == list(range(1, len(v) + 1)) for v in numbered.values()), names
-        assert set(scene.materials) == set(names) == set(scene.composition.objects)
-        for obj in scene.composition.objects.values():
+        assert set(scene.materials) == set(names)
+        for obj in scene.geometry.objects:
             assert obj.location[2] >= 0.0  # everything stands on the ground or on something
 
 

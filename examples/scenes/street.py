@@ -9,20 +9,24 @@ import bpy  # first: the bpy wheel makes bmesh importable
 import bmesh
 
 # === seig:geometry ===
-GEOMETRY = {'objects': [{'name': 'ground', 'shape': 'plane', 'size': [400.0, 400.0, 1.0]},
-             {'name': 'road', 'shape': 'box', 'size': [7.0, 120.0, 0.02]},
-             {'name': 'sidewalk_left', 'shape': 'box', 'size': [3.0, 120.0, 0.15]},
-             {'name': 'sidewalk_right', 'shape': 'box', 'size': [3.0, 120.0, 0.15]},
-             {'name': 'building_left_1', 'shape': 'box', 'size': [8.0, 12.0, 14.0]},
-             {'name': 'building_left_2', 'shape': 'box', 'size': [8.0, 18.0, 9.0]},
-             {'name': 'building_left_3', 'shape': 'box', 'size': [8.0, 16.0, 16.0]},
-             {'name': 'building_right_1', 'shape': 'box', 'size': [8.0, 15.0, 11.0]},
-             {'name': 'building_right_2', 'shape': 'box', 'size': [8.0, 10.0, 18.0]},
-             {'name': 'building_right_3', 'shape': 'box', 'size': [8.0, 20.0, 12.0]},
-             {'name': 'car', 'shape': 'box', 'size': [1.8, 4.3, 1.45]},
-             {'name': 'tree_trunk', 'shape': 'cylinder', 'size': [0.35, 0.35, 3.0]},
-             {'name': 'tree_crown', 'shape': 'sphere', 'size': [3.2, 3.2, 3.4]},
-             {'name': 'pole', 'shape': 'cylinder', 'size': [0.16, 0.16, 6.5]}]}
+GEOMETRY = {
+    'objects': [
+        {'name': 'terrain', 'class': 'terrain', 'shape': 'plane', 'size': [400.0, 400.0, 1.0], 'location': [0.0, 100.0, -0.01], 'yaw_deg': 0.0},
+        {'name': 'road', 'class': 'road', 'shape': 'box', 'size': [7.0, 120.0, 0.02], 'location': [0.0, 60.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'sidewalk_left', 'class': 'sidewalk', 'shape': 'box', 'size': [3.0, 120.0, 0.15], 'location': [-5.0, 60.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'sidewalk_right', 'class': 'sidewalk', 'shape': 'box', 'size': [3.0, 120.0, 0.15], 'location': [5.0, 60.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_left_1', 'class': 'building', 'shape': 'box', 'size': [8.0, 12.0, 14.0], 'location': [-10.5, 10.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_left_2', 'class': 'building', 'shape': 'box', 'size': [8.0, 18.0, 9.0], 'location': [-10.5, 26.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_left_3', 'class': 'building', 'shape': 'box', 'size': [8.0, 16.0, 16.0], 'location': [-10.5, 44.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_right_1', 'class': 'building', 'shape': 'box', 'size': [8.0, 15.0, 11.0], 'location': [10.5, 13.5, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_right_2', 'class': 'building', 'shape': 'box', 'size': [8.0, 10.0, 18.0], 'location': [10.5, 27.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'building_right_3', 'class': 'building', 'shape': 'box', 'size': [8.0, 20.0, 12.0], 'location': [10.5, 43.0, 0.0], 'yaw_deg': 0.0},
+        {'name': 'car_1', 'class': 'car', 'shape': 'box', 'size': [1.8, 4.3, 1.45], 'location': [1.8, 14.0, 0.02], 'yaw_deg': 0.0},
+        {'name': 'tree_1_trunk', 'class': 'vegetation', 'shape': 'cylinder', 'size': [0.35, 0.35, 3.0], 'location': [-4.3, 18.0, 0.15], 'yaw_deg': 0.0},
+        {'name': 'tree_1_crown', 'class': 'vegetation', 'shape': 'sphere', 'size': [3.2, 3.2, 3.4], 'location': [-4.3, 18.0, 2.6], 'yaw_deg': 0.0},
+        {'name': 'pole_1', 'class': 'pole', 'shape': 'cylinder', 'size': [0.16, 0.16, 6.5], 'location': [4.1, 11.0, 0.15], 'yaw_deg': 0.0},
+    ],
+}
 
 
 def srgb_to_linear(c):
@@ -31,7 +35,8 @@ def srgb_to_linear(c):
 
 
 def build_geometry():
-    """Create each object at the origin, base on z = 0, scaled to its size in metres."""
+    """Create each object standing at its location (base centre), turned by its yaw, scaled to
+    its size in metres, and labelled with its class (custom property `semantic`)."""
     objects = {}
     for spec in GEOMETRY["objects"]:
         bm = bmesh.new()
@@ -55,81 +60,30 @@ def build_geometry():
         bm.free()
         obj = bpy.data.objects.new(spec["name"], mesh)
         obj.scale = spec["size"]
+        obj.location = spec["location"]
+        obj.rotation_euler = (0.0, 0.0, math.radians(spec["yaw_deg"]))
+        obj["semantic"] = spec["class"]
         bpy.context.scene.collection.objects.link(obj)
         objects[spec["name"]] = obj
     return objects
 
 # === seig:materials ===
-MATERIALS = {'ground': {'color': [0.42, 0.4, 0.34],
-            'roughness': 0.8,
-            'metallic': 0.0,
-            'noise_scale': 6.0,
-            'noise_strength': 0.15},
- 'road': {'color': [0.24, 0.24, 0.25],
-          'roughness': 0.8,
-          'metallic': 0.0,
-          'noise_scale': 6.0,
-          'noise_strength': 0.1},
- 'sidewalk_left': {'color': [0.62, 0.6, 0.57],
-                   'roughness': 0.8,
-                   'metallic': 0.0,
-                   'noise_scale': 6.0,
-                   'noise_strength': 0.0},
- 'sidewalk_right': {'color': [0.62, 0.6, 0.57],
-                    'roughness': 0.8,
-                    'metallic': 0.0,
-                    'noise_scale': 6.0,
-                    'noise_strength': 0.0},
- 'building_left_1': {'color': [0.7, 0.52, 0.4],
-                     'roughness': 0.8,
-                     'metallic': 0.0,
-                     'noise_scale': 6.0,
-                     'noise_strength': 0.08},
- 'building_left_2': {'color': [0.82, 0.78, 0.7],
-                     'roughness': 0.8,
-                     'metallic': 0.0,
-                     'noise_scale': 6.0,
-                     'noise_strength': 0.08},
- 'building_left_3': {'color': [0.55, 0.35, 0.3],
-                     'roughness': 0.8,
-                     'metallic': 0.0,
-                     'noise_scale': 6.0,
-                     'noise_strength': 0.08},
- 'building_right_1': {'color': [0.78, 0.74, 0.66],
-                      'roughness': 0.8,
-                      'metallic': 0.0,
-                      'noise_scale': 6.0,
-                      'noise_strength': 0.08},
- 'building_right_2': {'color': [0.45, 0.47, 0.52],
-                      'roughness': 0.8,
-                      'metallic': 0.0,
-                      'noise_scale': 6.0,
-                      'noise_strength': 0.08},
- 'building_right_3': {'color': [0.66, 0.58, 0.48],
-                      'roughness': 0.8,
-                      'metallic': 0.0,
-                      'noise_scale': 6.0,
-                      'noise_strength': 0.08},
- 'car': {'color': [0.65, 0.08, 0.07],
-         'roughness': 0.3,
-         'metallic': 0.0,
-         'noise_scale': 6.0,
-         'noise_strength': 0.0},
- 'tree_trunk': {'color': [0.3, 0.22, 0.15],
-                'roughness': 0.8,
-                'metallic': 0.0,
-                'noise_scale': 6.0,
-                'noise_strength': 0.0},
- 'tree_crown': {'color': [0.2, 0.38, 0.14],
-                'roughness': 0.8,
-                'metallic': 0.0,
-                'noise_scale': 6.0,
-                'noise_strength': 0.3},
- 'pole': {'color': [0.35, 0.36, 0.38],
-          'roughness': 0.4,
-          'metallic': 0.0,
-          'noise_scale': 6.0,
-          'noise_strength': 0.0}}
+MATERIALS = {
+    'terrain': {'color': [0.42, 0.4, 0.34], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.15},
+    'road': {'color': [0.24, 0.24, 0.25], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.1},
+    'sidewalk_left': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+    'sidewalk_right': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+    'building_left_1': {'color': [0.7, 0.52, 0.4], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'building_left_2': {'color': [0.82, 0.78, 0.7], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'building_left_3': {'color': [0.55, 0.35, 0.3], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'building_right_1': {'color': [0.78, 0.74, 0.66], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'building_right_2': {'color': [0.45, 0.47, 0.52], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'building_right_3': {'color': [0.66, 0.58, 0.48], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
+    'car_1': {'color': [0.65, 0.08, 0.07], 'roughness': 0.3, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+    'tree_1_trunk': {'color': [0.3, 0.22, 0.15], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+    'tree_1_crown': {'color': [0.2, 0.38, 0.14], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.3},
+    'pole_1': {'color': [0.35, 0.36, 0.38], 'roughness': 0.4, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+}
 
 
 def build_materials(objects):
@@ -159,34 +113,20 @@ def build_materials(objects):
         objects[name].data.materials.append(mat)
 
 # === seig:composition ===
-COMPOSITION = {'camera': {'location': [0.6, 0.0, 1.6],
-            'pitch_deg': -2.0,
-            'yaw_deg': 0.0,
-            'roll_deg': 0.0,
-            'focal_mm': 24.0,
-            'sensor_mm': 36.0},
- 'objects': {'ground': {'location': [0.0, 100.0, -0.01], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'road': {'location': [0.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'sidewalk_left': {'location': [-5.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'sidewalk_right': {'location': [5.0, 60.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_left_1': {'location': [-10.5, 10.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_left_2': {'location': [-10.5, 26.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_left_3': {'location': [-10.5, 44.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_right_1': {'location': [10.5, 13.5, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_right_2': {'location': [10.5, 27.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'building_right_3': {'location': [10.5, 43.0, 0.0], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'car': {'location': [1.8, 14.0, 0.02], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'tree_trunk': {'location': [-4.3, 18.0, 0.15], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'tree_crown': {'location': [-4.3, 18.0, 2.6], 'rotation_deg': [0.0, 0.0, 0.0]},
-             'pole': {'location': [4.1, 11.0, 0.15], 'rotation_deg': [0.0, 0.0, 0.0]}}}
+COMPOSITION = {
+    'camera': {'location': [0.6, 0.0, 1.6], 'pitch_deg': -2.0, 'yaw_deg': 0.0, 'roll_deg': 0.0, 'focal_mm': 24.0, 'sensor_mm': 36.0},
+    'objects': {},
+}
 
 
 def build_composition(objects):
-    """Place objects, then the camera: pitch above the horizon, yaw about +z, focal length."""
+    """Adjust objects (shift in metres, turn about +z), then the camera: pitch above the
+    horizon, yaw about +z, focal length."""
     for name, spec in COMPOSITION["objects"].items():
         if name in objects:
-            objects[name].location = spec["location"]
-            objects[name].rotation_euler = [math.radians(a) for a in spec["rotation_deg"]]
+            obj = objects[name]
+            obj.location = [a + b for a, b in zip(obj.location, spec["shift"])]
+            obj.rotation_euler[2] += math.radians(spec["turn_deg"])
     cam = COMPOSITION["camera"]
     data = bpy.data.cameras.new("camera")
     data.lens = cam["focal_mm"]
@@ -203,16 +143,11 @@ def build_composition(objects):
     bpy.context.scene.camera = camera
 
 # === seig:lighting ===
-LIGHTING = {'sun': {'elevation_deg': 35.0,
-         'azimuth_deg': -40.0,
-         'strength': 3.5,
-         'color': [1.0, 0.97, 0.92],
-         'angle_deg': 1.0},
- 'sky': {'zenith': [0.32, 0.5, 0.82],
-         'horizon': [0.78, 0.84, 0.92],
-         'ground': [0.3, 0.28, 0.25],
-         'strength': 1.0},
- 'exposure': 0.0}
+LIGHTING = {
+    'sun': {'elevation_deg': 35.0, 'azimuth_deg': -40.0, 'strength': 3.5, 'color': [1.0, 0.97, 0.92], 'angle_deg': 1.0},
+    'sky': {'zenith': [0.32, 0.5, 0.82], 'horizon': [0.78, 0.84, 0.92], 'ground': [0.3, 0.28, 0.25], 'strength': 1.0},
+    'exposure': 0.0,
+}
 
 
 def build_lighting():
@@ -286,6 +221,8 @@ if __name__ == "__main__":
     bpy.ops.wm.read_factory_settings(use_empty=True)
     build_scene()
     if "--render" in argv:
-        bpy.context.scene.render.filepath = argv[argv.index("--render") + 1]
+        import os
+
+        bpy.context.scene.render.filepath = os.path.abspath(argv[argv.index("--render") + 1])
         bpy.ops.render.render(write_still=True)
 

@@ -59,6 +59,15 @@ def _fit_colour(colour, photo_px: np.ndarray, render_px: np.ndarray, alpha: floa
     return [round(float(v), 4) for v in _srgb(_lin(np.asarray(colour, dtype=np.float64)) * ratio)]
 
 
+def _object_locations(program: str) -> dict[str, list[float]]:
+    """{name: location} of the geometry section's objects (composition shifts them)."""
+    try:
+        geometry = section_params(parse(program).get("geometry"), "geometry")
+        return {o["name"]: list(o.get("location", (0.0, 0.0, 0.0))) for o in geometry["objects"]}
+    except (SectionError, KeyError, TypeError):
+        return {}
+
+
 class OfflineBackend:
     name = "offline"
 
@@ -206,10 +215,12 @@ class OfflineBackend:
                 cam[key] = round(cam[key] * math.exp(delta), 3)
             elif key == "height":
                 cam["location"][2] = round(max(0.1, cam["location"][2] * math.exp(delta)), 4)
-            elif cand["objects"]:
-                name = rng.choice(sorted(cand["objects"]))
-                loc = cand["objects"][name]["location"]
-                axis = rng.randrange(2)
-                loc[axis] = round(loc[axis] + delta * max(1.0, abs(loc[1]) * 0.1), 4)
+            else:
+                placed = _object_locations(ctx.program)
+                if placed:
+                    name = rng.choice(sorted(placed))
+                    adj = cand["objects"].setdefault(name, {"shift": [0.0, 0.0, 0.0], "turn_deg": 0.0})
+                    axis = rng.randrange(2)
+                    adj["shift"][axis] = round(adj["shift"][axis] + delta * max(1.0, abs(placed[name][1]) * 0.1), 4)
             out.append(cand)
         return out

@@ -1,5 +1,5 @@
 """The `openai` backend: a VLM behind any OpenAI-compatible chat endpoint plays generator
-and verifier (OpenAI, vLLM or SGLang serving Qwen-VL, Ollama: GUIDE §3).
+and verifier (OpenAI, vLLM or SGLang serving Qwen-VL, Ollama).
 
 One instance serves ONE image: its call and token budgets (`budget_calls`,
 `budget_tokens`) are per image, and the pipeline makes a backend per image

@@ -1,4 +1,4 @@
-"""Photo -> initial Scene: the offline backend's first program (GUIDE §3, "offline").
+"""Photo -> initial Scene: the offline backend's first program (classical photo pop-up).
 
 The steps, each in its own module: measure the photo (image), label sky / vertical /
 ground on superpixels (superpixels, segment), find the horizon and so the camera pitch
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from scene_program.model import (
-    Camera, Composition, Geometry, Lighting, ObjectShape, Placement, Render, Scene, Sky, Sun, Surface,
+    Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface,
 )
 from stages.vision.camera import PinholeCamera, pitch_for_horizon
 from stages.vision.colours import ObjectStats, object_stats, surface
@@ -170,19 +170,32 @@ def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
     return sky, light, stats
 
 
+def _label(kind: str, shape: str, outdoor: bool) -> tuple[str, str]:
+    """(name stem, class) of a popped-up piece: ground and patches are terrain; upright
+    panels are building facades outdoors and walls indoors; round blobs are `other`."""
+    if kind == "ground":
+        return "ground", "terrain"
+    if kind == "patch":
+        return "terrain", "terrain"
+    if shape == "sphere":
+        return "clutter", "other"
+    return ("building", "building") if outdoor else ("wall", "wall")
+
+
 def scene_from_reading(r: Reading, width: int, height: int, samples: int, seed: int = 0) -> Scene:
     """Write what was read as a typed Scene (the program's four sections + render)."""
     objects: list[ObjectShape] = []
-    placements: dict[str, Placement] = {}
     materials: dict[str, Surface] = {}
     # objects hidden behind nearer ones have nothing to show: left out, the rest renumbered
     kept = [i for i, (o, st) in enumerate(zip(r.layout.objects, r.stats)) if st is not None or o.kind == "ground"]
-    names = renumbered([r.layout.objects[i].prim.name for i in kept])
-    for i, name in zip(kept, names):
+    labels = [_label(r.layout.objects[i].kind, r.layout.objects[i].prim.shape, r.horizon.outdoor) for i in kept]
+    names = renumbered([stem if stem == "ground" else f"{stem}_{k}" for k, (stem, _) in enumerate(labels)])
+    for i, name, (_, cls) in zip(kept, names, labels):
         p, st = r.layout.objects[i].prim, r.stats[i]
-        objects.append(ObjectShape(name=name, shape=p.shape, size=tuple(round(float(v), 4) for v in p.size)))
-        placements[name] = Placement(location=tuple(round(float(v), 4) for v in p.location),
-                                     rotation_deg=(0.0, 0.0, round(float(p.yaw_deg), 3)))
+        objects.append(ObjectShape(name=name, semantic=cls, shape=p.shape,
+                                   size=tuple(round(float(v), 4) for v in p.size),
+                                   location=tuple(round(float(v), 4) for v in p.location),
+                                   yaw_deg=round(float(p.yaw_deg), 3)))
         if st is None:
             materials[name] = Surface(color=tuple(float(v) for v in linear_to_srgb(r.light.ground_radiance)),
                                       roughness=0.95)
@@ -207,7 +220,6 @@ def scene_from_reading(r: Reading, width: int, height: int, samples: int, seed: 
         composition=Composition(
             camera=Camera(location=(0.0, 0.0, cam.height_m), pitch_deg=round(cam.pitch_deg, 3), yaw_deg=0.0,
                           roll_deg=0.0, focal_mm=cam.focal_mm, sensor_mm=cam.sensor_mm),
-            objects=placements,
         ),
         lighting=lighting,
         render=Render(width=width, height=height, samples=samples, seed=seed),
