@@ -83,7 +83,10 @@ def read_paths(cfg: dict) -> list[str]:
     paths |= {"/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/share/zoneinfo",
               "/usr/lib/locale", "/etc/ld.so.cache", "/etc/localtime", "/proc/cpuinfo", "/proc/meminfo",
               "/proc/stat", "/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/fs/cgroup",
-              "/dev/urandom", "/dev/random", "/dev/zero"}
+              "/dev/urandom", "/dev/random", "/dev/zero",
+              # EGL/Mesa for Workbench and EEVEE renders (found with strace: glvnd's vendor files)
+              "/usr/share/glvnd", "/etc/glvnd", "/usr/share/egl", "/usr/share/drirc.d", "/etc/drirc",
+              "/usr/share/vulkan", "/etc/vulkan"}
     if cfg.get("device") == "gpu":  # driver libraries and device information (unmeasured here: no GPU)
         paths |= {"/proc/driver/nvidia", "/sys/bus/pci", "/sys/devices", "/usr/local/nvidia", "/usr/local/cuda",
                   "/etc/OpenCL", "/usr/share/nvidia", "/usr/share/glvnd", "/usr/share/vulkan"}

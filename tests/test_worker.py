@@ -243,3 +243,11 @@ def test_ray_actor_uses_assigned_cpus(ray_local, box_program):
     assert info["device"] == "cpu" and info["gpu_ids"] == []
     ray_local.get(actor.shutdown.remote())
     assert not _alive(info["blender_pid"])
+
+
+def test_workbench_renders_inside_the_jail(worker, box_program):
+    """Workbench (EGL) reads glvnd's vendor files: the job child's Landlock rules must allow them
+    (stages.masks renders object masks with it)."""
+    result = worker.render(RenderRequest(program=box_program, engine="BLENDER_WORKBENCH", **TINY))
+    assert result.ok, result.error
+    assert Image.open(io.BytesIO(result.png)).size == (64, 48)
