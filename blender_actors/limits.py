@@ -1,14 +1,15 @@
-"""Run-time containment of the Blender child (sandbox layer 2). Stdlib only.
+"""Process-wide limits of the Blender zygote, inherited by every job child. Stdlib only.
 
-Applied by the child to itself at start-up, before bpy is imported, so that no
-`preexec_fn` runs in a multi-threaded parent (Ray workers have threads):
+The kernel jail proper (seccomp, Landlock, non-dumpable) is `jail.py`, applied by each
+job child to itself. These are applied by the zygote to itself at start-up, before bpy
+is imported, so that no `preexec_fn` runs in a multi-threaded parent (Ray workers have
+threads):
 - dies with its parent: PR_SET_PDEATHSIG(SIGKILL), plus EOF on the zygote's control channel;
 - rlimits: address space (memory), file size, per-job CPU seconds, processes; hard limits
   are locked to the soft ones, or any program could raise its own soft limits back;
-- no network: unshare(CLONE_NEWNET) where the kernel allows it (root or CAP_SYS_ADMIN);
-- no writes outside the workdir: a private mount namespace in which every mount is
-  read-only except the workdir and a fresh /dev/shm (a program that escapes the static
-  layer must not be able to overwrite code, configs or other jobs' files);
+- extras where the kernel grants them (root or CAP_SYS_ADMIN; nothing relies on them):
+  a network namespace, and a private mount namespace in which every mount is read-only
+  except the workdir and a fresh /dev/shm;
 - then every capability is dropped (bounding set, effective, permitted; no_new_privs):
   the child runs as root in a container, and root with CAP_SYS_ADMIN / CAP_SYS_RESOURCE
   could simply remount read-write, leave the namespaces or raise its hard limits.
