@@ -1,0 +1,173 @@
+"""Kernel confinement of one job child, applied by the child to itself before any program
+code runs. Every layer works without privileges (a default Kubernetes pod).
+
+Order (each step needs the previous ones, none can be undone):
+  1. no_new_privs          nothing it runs can gain privileges (Landlock and seccomp need it)
+  2. Landlock              filesystem: read only what Blender needs, write only the job dir,
+                           no symlinks, sockets, FIFOs or devices made there; ABI >= 4: no TCP
+                           bind/connect; ABI >= 6: abstract Unix sockets and signals scoped
+  3. PR_SET_DUMPABLE 0     no same-uid process may open its /proc files or ptrace it
+  4. seccomp-bpf           no socket of any family, no new process (threads only), no exec,
+                           no ptrace or cross-process memory, signals only to itself, no
+                           mount/namespace/bpf/perf/io_uring/keyring/userfaultfd, and no way
+                           back to dumpable. Built by libseccomp (through `pyseccomp`), which
+                           also kills the process on a foreign syscall ABI (i386, x32).
+The rlimits and dropped capabilities are inherited from the zygote and checked here.
+
+`probe()` says what this kernel offers (the zygote reports it at start); `confine()`
+applies everything and returns the names of the layers really applied, for the record.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+from dataclasses import dataclass, field
+
+from blender_actors import landlock
+
+PR_SET_DUMPABLE, PR_GET_SECCOMP, PR_SET_NO_NEW_PRIVS = 4, 21, 38
+CLONE_THREAD = 0x00010000
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+
+# Layer names, as they appear in RenderRecord.layers.
+REQUIRED = ("no_new_privs", "landlock_fs", "nondumpable", "seccomp", "rlimits", "no_capabilities")
+CONDITIONAL = ("landlock_net", "landlock_scope")  # only where the kernel's Landlock ABI has them (4, 6)
+
+# Denied outright with EPERM (names libseccomp does not know on this system are skipped).
+DENIED = (
+    # networking: no socket of any family (TCP, Unix path or abstract, netlink, raw)
+    "socket", "socketpair",
+    # processes: no fork (clone without CLONE_THREAD is below), no exec
+    "fork", "vfork", "execve", "execveat",
+    # other processes: no tracing, memory access, fd theft or comparison
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_open", "pidfd_getfd", "pidfd_send_signal",
+    "kcmp", "process_madvise", "process_mrelease", "tkill",
+    # namespaces and mounts
+    "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
+    "move_mount", "open_tree", "mount_setattr",
+    # kernel attack surface a scene never needs
+    "bpf", "perf_event_open", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl", "add_key",
+    "request_key", "userfaultfd", "name_to_handle_at", "open_by_handle_at", "init_module", "finit_module",
+    "delete_module", "kexec_load", "kexec_file_load", "reboot", "swapon", "swapoff", "acct", "quotactl",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname", "iopl",
+    "ioperm", "syslog", "vhangup", "lookup_dcookie", "migrate_pages", "move_pages",
+)
+# Signals: only to itself (pid argument == own pid).
+SELF_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+
+
+class JailError(RuntimeError):
+    """A required layer could not be applied: the job must not run."""
+
+
+@dataclass
+class Policy:
+    """What the job child may touch. Paths are resolved in the zygote, once."""
+
+    job_dir: str
+    read: list[str] = field(default_factory=list)  # files and directories, read-only
+    write: list[str] = field(default_factory=list)  # besides job_dir (e.g. the GPU kernel cache)
+    devices: list[str] = field(default_factory=list)  # read, write and ioctl (GPU device nodes)
+    allow_weaker: bool = False
+    skip: list[str] = field(default_factory=list)  # layers treated as unavailable (tests of old kernels)
+
+
+def probe() -> dict[str, object]:
+    """What this kernel and this install offer, without applying anything."""
+    abi = landlock.abi_version()
+    libc = ctypes.CDLL(None, use_errno=True)
+    seccomp_ok = libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+    try:
+        import pyseccomp  # noqa: F401  (loads libseccomp.so.2)
+    except (ImportError, OSError, AttributeError):
+        seccomp_ok = False
+    available = ["no_new_privs", "nondumpable", "rlimits", "no_capabilities"]
+    available += ["landlock_fs"] if abi >= 1 else []
+    available += ["landlock_net"] if abi >= 4 else []
+    available += ["landlock_scope"] if abi >= 6 else []
+    available += ["seccomp"] if seccomp_ok else []
+    return {"landlock_abi": abi, "available": available,
+            "missing_required": [name for name in REQUIRED if name not in available]}
+
+
+def _prctl(option: int, arg: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, arg, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+def _landlock(policy: Policy, abi: int, skip: set[str]) -> list[str]:
+    rules = landlock.Ruleset(abi, net="landlock_net" not in skip, scopes="landlock_scope" not in skip)
+    for path in policy.read:
+        rules.allow(path, landlock.READ)
+    for path in [policy.job_dir, *policy.write]:
+        rules.allow(path, landlock.READ | landlock.WRITE)
+    for path in policy.devices:
+        rules.allow(path, landlock.READ | landlock.WRITE_FILE | landlock.IOCTL_DEV)
+    rules.restrict_self()
+    applied = [f"landlock_fs(abi={abi})"]
+    applied += ["landlock_net"] if rules.handled_net else []
+    applied += ["landlock_scope"] if rules.scoped else []
+    return applied
+
+
+def _seccomp(own_pid: int) -> None:
+    import pyseccomp as sc
+
+    f = sc.SyscallFilter(sc.ALLOW)
+    f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)  # i386/x32 entry points: not ours, kill
+    deny = sc.ERRNO(errno.EPERM)
+    for name in DENIED:
+        try:
+            f.add_rule(deny, name)
+        except (OSError, ValueError):  # a syscall this libseccomp/arch does not know
+            continue
+    f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # a thread is fine, a process is not
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags in memory, not inspectable: glibc falls back to clone
+    for name in SELF_ONLY:
+        f.add_rule(deny, name, sc.Arg(0, sc.NE, own_pid))
+    f.add_rule(deny, "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE))
+    for request in (TIOCSTI, TIOCLINUX):
+        f.add_rule(deny, "ioctl", sc.Arg(1, sc.EQ, request))
+    f.load()
+
+
+def _check_inherited() -> list[str]:
+    """rlimits and capabilities come from the zygote: check them, do not trust them."""
+    out = []
+    if all(resource.getrlimit(r)[0] == resource.getrlimit(r)[1] for r in (resource.RLIMIT_FSIZE, resource.RLIMIT_CORE)):
+        out.append("rlimits")
+    with open("/proc/self/status") as fh:
+        caps = {k: v.strip() for k, v in (line.split(":", 1) for line in fh if line.startswith("Cap"))}
+    if int(caps.get("CapEff", "1"), 16) == 0 and int(caps.get("CapPrm", "1"), 16) == 0:
+        out.append("no_capabilities")
+    return out
+
+
+def confine(policy: Policy, abi: int) -> tuple[list[str], list[str]]:
+    """Apply every available layer; return (applied, missing required). Raise JailError when a
+    required layer is missing and weaker isolation is not allowed."""
+    skip = set(policy.skip)
+    applied = _check_inherited()
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    applied.append("no_new_privs")
+    if abi >= 1 and "landlock_fs" not in skip:
+        applied += _landlock(policy, abi, skip)
+    if "nondumpable" not in skip:
+        _prctl(PR_SET_DUMPABLE, 0)
+        applied.append("nondumpable")
+    if "seccomp" not in skip:
+        try:
+            _seccomp(os.getpid())
+            applied.append("seccomp")
+        except (ImportError, OSError, AttributeError) as exc:
+            if not policy.allow_weaker:
+                raise JailError(f"seccomp filter not loaded: {exc}") from exc
+    names = {a.split("(")[0] for a in applied}
+    missing = [name for name in REQUIRED if name not in names]
+    if missing and not policy.allow_weaker:
+        raise JailError("required sandbox layers missing: " + ", ".join(missing))
+    return applied, missing
