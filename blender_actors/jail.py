@@ -78,18 +78,25 @@ def probe() -> dict[str, object]:
     """What this kernel and this install offer, without applying anything."""
     abi = landlock.abi_version()
     libc = ctypes.CDLL(None, use_errno=True)
-    seccomp_ok = libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
-    try:
-        import pyseccomp  # noqa: F401  (loads libseccomp.so.2)
-    except (ImportError, OSError, AttributeError):
-        seccomp_ok = False
+    why: dict[str, str] = {}
+    if libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0:
+        why["seccomp"] = "the kernel has no seccomp (CONFIG_SECCOMP_FILTER)"
+    else:
+        try:
+            import pyseccomp  # noqa: F401  (loads libseccomp.so.2)
+        except (ImportError, OSError, AttributeError) as exc:
+            why["seccomp"] = (f"the seccomp binding does not load ({type(exc).__name__}: {exc}); install the "
+                              "project's dependencies (pyseccomp) and Debian's libseccomp2")
+    if abi < 1:
+        why["landlock_fs"] = "the kernel has no Landlock (Linux 5.13+ with lsm=landlock)"
     available = ["no_new_privs", "nondumpable", "rlimits", "no_capabilities"]
     available += ["landlock_fs"] if abi >= 1 else []
     available += ["landlock_net"] if abi >= 4 else []
     available += ["landlock_scope"] if abi >= 6 else []
-    available += ["seccomp"] if seccomp_ok else []
-    return {"landlock_abi": abi, "available": available,
-            "missing_required": [name for name in REQUIRED if name not in available]}
+    available += ["seccomp"] if "seccomp" not in why else []
+    missing = [name for name in REQUIRED if name not in available]
+    return {"landlock_abi": abi, "available": available, "missing_required": missing,
+            "why_missing": {name: why.get(name, "not available here") for name in missing}}
 
 
 def _prctl(option: int, arg: int) -> None:

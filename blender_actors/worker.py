@@ -140,8 +140,10 @@ class BlenderWorker:
         record = RenderRecord(startup_s=round(startup, 4), restarted=restarted, zygote_pid=zygote.pid,
                               layers_missing=list(missing))
         if missing and not self.config.allow_weaker:
+            why = zygote.info["kernel"].get("why_missing", {})
+            reasons = "; ".join(f"{name}: {why.get(name, 'not available here')}" for name in missing)
             return RenderResult(record=record, error=RenderError(kind="startup", message=(
-                f"this kernel lacks required sandbox layers ({', '.join(missing)}): refusing to run model programs; "
+                f"required sandbox layers are unavailable ({reasons}): refusing to run model programs; "
                 "worker.allow_weaker: true runs them with weaker isolation")))
         if missing:
             record.warnings.append(f"sandbox weaker than required: missing {', '.join(missing)}")

@@ -252,6 +252,8 @@ def main(argv: list[str]) -> int:
         if name in kernel["available"]:
             kernel["available"].remove(name)
     kernel["missing_required"] = [n for n in jail.REQUIRED if n not in kernel["available"]]
+    kernel["why_missing"] = {n: kernel.get("why_missing", {}).get(n, "skipped by worker.skip_layers (tests only)")
+                             for n in kernel["missing_required"]}
     zygote = Zygote(ctrl, args.workdir, cfg, kernel)
     info["read_paths"] = zygote.policy.read
     zygote.send(info)

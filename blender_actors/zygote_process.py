@@ -4,10 +4,11 @@ The zygote is trusted code (it never runs a program), so its control messages ar
 plain JSON; still, every wait here has a deadline, and a zygote that misbehaves is
 killed whole (its process group; each job child dies with it through PDEATHSIG).
 Its work directory `/tmp/seig-blender-<parent pid>-*` is removed when it stops, and a
-new worker sweeps those left by parents that died without cleaning up.
+new worker sweeps those left by parents that died without cleaning up (their owner lock is free).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import selectors
@@ -56,15 +57,36 @@ def session_members(sid: int) -> list[int]:
     return found
 
 
+OWNER = ".owner"  # held under an exclusive flock by the live parent for the work dir's whole life
+
+
+def _claim(workdir: str) -> int:
+    """Lock the work dir's owner file; the lock dies with this process, however it dies."""
+    fd = os.open(os.path.join(workdir, OWNER), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
 def sweep_stale_workdirs() -> int:
-    """Remove work dirs of parents that no longer exist (killed before they could clean up)."""
+    """Remove work dirs whose parent died without cleaning up (SIGKILL, OOM).
+
+    A dir is stale when nobody holds the flock on its owner file. A pid in the name would
+    not do: parents in other PID namespaces (containers sharing /tmp) look dead from here,
+    and pids are reused. Dirs without an owner file (being created) are left alone."""
     removed = 0
-    tmp = Path(tempfile.gettempdir())
-    for path in tmp.glob(PREFIX + "*"):
-        parts = path.name[len(PREFIX):].split("-", 1)
-        if len(parts) == 2 and parts[0].isdigit() and not Path(f"/proc/{parts[0]}").exists():
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
+    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            fd = os.open(path / OWNER, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its owner is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
     return removed
 
 
@@ -73,6 +95,7 @@ class ZygoteProcess:
         self.proc = proc
         self.sock = sock
         self.workdir = workdir
+        self.owner_fd = -1
         self.info: dict = {}
         self.jobs = 0
         self.job_pid: int | None = None
@@ -81,6 +104,7 @@ class ZygoteProcess:
     def start(cls, config: WorkerConfig) -> "ZygoteProcess":
         sweep_stale_workdirs()
         workdir = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+        owner_fd = _claim(workdir)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {
             "memory_mb": None if config.device == "gpu" else config.memory_limit_mb,
@@ -110,10 +134,12 @@ class ZygoteProcess:
                                     close_fds=True)
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
+            os.close(owner_fd)
             raise RuntimeError(f"Blender worker failed to start: {exc}") from exc
         finally:
             child_sock.close()
         zygote = cls(proc, parent_sock, workdir)
+        zygote.owner_fd = owner_fd
         try:
             info = zygote.recv(config.startup_timeout_s)
             if info.get("op") != "ready":
@@ -212,6 +238,9 @@ class ZygoteProcess:
         except OSError:
             pass
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.owner_fd >= 0:
+            os.close(self.owner_fd)  # after the removal: a sweeper never sees it unowned
+            self.owner_fd = -1
 
     def log_tail(self) -> str:
         try:

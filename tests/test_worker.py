@@ -233,6 +233,24 @@ def test_workdirs_of_dead_parents_are_swept(box_program):
         assert not workdir.exists() and Path(w.workdir).is_dir()
 
 
+def test_a_live_workers_dir_is_never_swept_whatever_its_name_says(box_program):
+    """Ownership is the flock, not the pid in the name: a parent in another PID namespace (a
+    container sharing /tmp) looks dead by pid, yet its work dir must survive a sweep."""
+    from blender_actors.zygote_process import sweep_stale_workdirs
+
+    with BlenderWorker(WorkerConfig(threads=1)) as w:
+        w.start()
+        live = Path(w.workdir)
+        masked = live.with_name("seig-blender-999999999-" + live.name.rsplit("-", 1)[1])
+        live.rename(masked)  # the name now points at a pid that does not exist
+        try:
+            sweep_stale_workdirs()
+            assert masked.is_dir()
+        finally:
+            masked.rename(live)
+        assert w.render(RenderRequest(program=box_program, **TINY)).ok
+
+
 def test_ray_actor_uses_assigned_cpus(ray_local, box_program):
     from blender_actors.actor import ActorResources, remote_actor_class
 
