@@ -70,7 +70,8 @@ def _to_rgb(img: Image.Image, nearest: bool) -> Image.Image:
 
 def make_thumbnail(data: bytes, nearest: bool = False, px: int = THUMB_PX) -> bytes:
     """WebP bytes of a picture fitted into px x px; `nearest` keeps label colours exact
-    (a semantic map must not be blurred into colours no class has). Raises ValueError
+    (a semantic map must not be blurred into colours no class has: nearest-neighbour
+    resampling, lossless encoding). Raises ValueError
     with the reason when the bytes are not a usable image."""
     try:
         with warnings.catch_warnings():
@@ -90,7 +91,10 @@ def make_thumbnail(data: bytes, nearest: bool = False, px: int = THUMB_PX) -> by
     img = _to_rgb(ImageOps.exif_transpose(img), nearest)
     img.thumbnail((px, px), Image.NEAREST if nearest else Image.LANCZOS)
     out = io.BytesIO()
-    img.save(out, "WEBP", quality=80, method=4)
+    if nearest:  # lossless: a lossy codec's chroma subsampling would blend labels at their edges
+        img.save(out, "WEBP", lossless=True)
+    else:
+        img.save(out, "WEBP", quality=80, method=4)
     return out.getvalue()
 
 

@@ -102,7 +102,7 @@ def write_report(run_uri: str, out: str | None = None, storage_options: dict | N
         cards = list(pool.map(assets.card, selection.cards))
 
     ok = table.filter(pc.fill_null(pc.equal(table["status"], "ok"), False))
-    lines = [[c.row.get(f"{s}_psnr") for s in SCORE_STEPS] for c in cards if c.row.status == "ok"]
+    lines = [{s: c.row.get(f"{s}_psnr") for s in SCORE_STEPS} for c in cards if c.row.status == "ok"]
     chart_svgs = {
         "psnr": charts.psnr_by_stage(ov, lines[:opts.line_sample]),
         "stage_time": charts.time_by_stage(ov),

@@ -48,24 +48,25 @@ def _empty(name: str, message: str) -> str:
         return _svg(fig, name)
 
 
-def psnr_by_stage(ov: Overview, lines: Sequence[Sequence[float | None]]) -> str:
+def psnr_by_stage(ov: Overview, lines: Sequence[dict[str, float | None]]) -> str:
     """Boxes of PSNR after each step across the run's finished images, the median joined
-    across steps, and thin lines for a sample of single images: do the stages help?"""
-    steps = [s for s in ov.scores if s.step != "final" and s.psnr.get("n")]
+    across steps, and thin lines for a sample of single images ({step: PSNR} each): do
+    the stages help? A step no image has a score for (a stage with no rounds) is left out."""
+    steps = [s for s in ov.scores if s.step != "final" and s.psnr.n]
     if not steps:
         return _empty("PSNR after each stage", "no finished image yet: nothing to chart")
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(6.4, 3.2))
         x = np.arange(len(steps))
-        for seq in lines:
-            ys = np.array([np.nan if v is None else v for v in seq[:len(steps)]], dtype=float)
-            ax.plot(x[:len(ys)], ys, color=MUTED, alpha=0.25 if len(lines) > 20 else 0.45, lw=0.8, zorder=1)
-        stats = [{"med": s.psnr["median"], "q1": s.psnr["q1"], "q3": s.psnr["q3"], "whislo": s.psnr["p05"],
-                  "whishi": s.psnr["p95"], "mean": s.psnr["mean"], "fliers": [], "label": s.step} for s in steps]
+        for line in lines:
+            ys = np.array([np.nan if line.get(s.step) is None else line[s.step] for s in steps], dtype=float)
+            ax.plot(x, ys, color=MUTED, alpha=0.25 if len(lines) > 20 else 0.45, lw=0.8, zorder=1)
+        stats = [{"med": s.psnr.median, "q1": s.psnr.q1, "q3": s.psnr.q3, "whislo": s.psnr.p05,
+                  "whishi": s.psnr.p95, "mean": s.psnr.mean, "fliers": [], "label": s.step} for s in steps]
         ax.bxp(stats, positions=x, widths=0.45, showmeans=False, patch_artist=True, zorder=2,
                boxprops={"facecolor": "#dbe7fb", "edgecolor": ACCENT}, medianprops={"color": ACCENT, "lw": 2},
                whiskerprops={"color": ACCENT}, capprops={"color": ACCENT})
-        med = [s.psnr["median"] for s in steps]
+        med = [s.psnr.median for s in steps]
         ax.plot(x, med, color=ACCENT, marker="o", lw=2, zorder=3)
         for xi, m in zip(x, med):
             ax.annotate(f"{m:.2f}", (xi, m), textcoords="offset points", xytext=(0, 8), ha="center",
@@ -74,28 +75,29 @@ def psnr_by_stage(ov: Overview, lines: Sequence[Sequence[float | None]]) -> str:
         ax.set_ylabel("PSNR (dB)")
         gain = med[-1] - med[0]
         ax.set_title(f"median {med[0]:.2f} dB after {steps[0].step} -> {med[-1]:.2f} dB after "
-                     f"{steps[-1].step} ({gain:+.2f} dB), {steps[0].psnr['n']:,} images",
+                     f"{steps[-1].step} ({gain:+.2f} dB), {steps[0].psnr.n:,} images",
                      fontsize=9, color=INK, loc="left")
         return _svg(fig, "PSNR after each stage")
 
 
 def time_by_stage(ov: Overview) -> str:
-    """Mean seconds per image in each stage (bar) and its 95th percentile (tick)."""
+    """Seconds per image in each stage: the mean (bar), the median and 5th-95th percentile."""
     times = [t for t in ov.stage_times if t.n]
     if not times:
         return _empty("time per stage", "no finished image yet: nothing to chart")
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 0.4 * len(times) + 0.9))
         y = np.arange(len(times))[::-1]
-        ax.barh(y, [t.mean for t in times], color=ACCENT, height=0.6, label="mean")
-        ax.scatter([t.p95 for t in times], y, marker="|", s=200, color=INK, label="95th percentile", zorder=3)
+        ax.barh(y, [t.mean for t in times], color=ACCENT, height=0.6)
+        ax.errorbar([t.median for t in times], y, xerr=[[t.median - t.p05 for t in times],
+                    [t.p95 - t.median for t in times]], fmt="o", ms=3, color=INK, lw=1, capsize=3, zorder=3)
         for yi, t in zip(y, times):
-            ax.annotate(f"{t.mean:.2f} s", (t.mean, yi), textcoords="offset points", xytext=(4, -3),
+            ax.annotate(f"{t.mean:.2f} s", (max(t.mean, t.p95), yi), textcoords="offset points", xytext=(6, 3),
                         fontsize=8, color=INK)
         ax.set_yticks(y, [t.stage for t in times])
-        ax.set_xlabel("seconds per image")
+        ax.set_xlabel("seconds per image (bar: mean; dot and whiskers: median, 5th-95th percentile)", fontsize=8)
+        ax.set_xlim(0, max(t.p95 for t in times) * 1.25)
         ax.grid(axis="y", visible=False)
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
         return _svg(fig, "time per stage")
 
 

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from pipeline.report.model import CardRow, FailureGroup, Overview, ScoreStat, Selection, TimeStat
+from pipeline.report.model import CardRow, FailureGroup, Overview, ScoreStat, Selection, Stat, TimeStat
 from pipeline.results import STAGES
 
 SCORE_STEPS = ("initial", *STAGES)  # PSNR after each step; "final" is the last step's best
@@ -81,6 +81,7 @@ def read_summary(root: str, storage_options: dict) -> dict | None:
 
 
 def _stat(col: pa.ChunkedArray | pa.Array) -> dict[str, float | None]:
+    """Stat fields of a numeric column, nulls and non-finite values left out."""
     col = pc.drop_null(col)
     col = col.filter(pc.is_finite(col)) if len(col) else col
     if not len(col):
@@ -108,7 +109,7 @@ def overview(table: pa.Table, summary: dict | None) -> Overview:
                 gain = pc.filter(pc.subtract(psnr, prev), both)
                 improved = int(pc.sum(pc.greater(gain, 1e-6)).as_py() or 0) / n_both
         ssim = _stat(ok[f"{step}_ssim"])
-        scores.append(ScoreStat(step=step, psnr=_stat(psnr), ssim_median=ssim.get("median"), improved=improved))
+        scores.append(ScoreStat(step=step, psnr=Stat(**_stat(psnr)), ssim_median=ssim.get("median"), improved=improved))
         prev = psnr if step != "final" else prev
     times = [TimeStat(stage=s, **_stat(ok[f"{s}_time_s"])) for s in STAGES]
     stage_sum = None
@@ -116,14 +117,14 @@ def overview(table: pa.Table, summary: dict | None) -> Overview:
         col = pc.fill_null(ok[f"{s}_time_s"], 0.0)
         stage_sum = col if stage_sum is None else pc.add(stage_sum, col)
     if stage_sum is not None and n_ok:
-        times.append(TimeStat(stage="photo, initial scene, writing", **_stat(pc.max_element_wise(
+        times.append(TimeStat(stage="initial scene, I/O", **_stat(pc.max_element_wise(
             pc.subtract(ok["time_s"], stage_sum), 0.0))))
     per_image = TimeStat(stage="image", **_stat(ok["time_s"]))
-    finished = _stat(table["finished_at"])
+    finished = Stat(**_stat(table["finished_at"]))
     return Overview(rows=table.num_rows, ok=n_ok, failed=table.num_rows - n_ok, degraded=degraded,
                     scores=scores, stage_times=times, image_time=per_image,
                     render_s=_stat(ok["render_s"]).get("mean"),
-                    finished_span_s=(finished["max"] - finished["min"]) if finished["n"] else None,
+                    finished_span_s=(finished.max - finished.min) if finished.n else None,
                     summary=summary or {})
 
 

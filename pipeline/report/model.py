@@ -6,16 +6,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ScoreStat(BaseModel):
-    """PSNR across the run's finished images after one step (initial, a stage, final)."""
-    step: str
-    psnr: dict[str, float | int | None]  # n, mean, min, max, p05, q1, median, q3, p95
-    ssim_median: float | None = None
-    improved: float | None = None  # share of images whose PSNR rose in this step
-
-
-class TimeStat(BaseModel):
-    stage: str
+class Stat(BaseModel):
+    """One figure across the run's images: count, mean, extremes and quantiles (None when n is 0)."""
     n: int = 0
     mean: float | None = None
     min: float | None = None
@@ -25,6 +17,18 @@ class TimeStat(BaseModel):
     median: float | None = None
     q3: float | None = None
     p95: float | None = None
+
+
+class ScoreStat(BaseModel):
+    """PSNR across the run's finished images after one step (initial, a stage, final)."""
+    step: str
+    psnr: Stat
+    ssim_median: float | None = None
+    improved: float | None = None  # share of images whose PSNR rose in this step
+
+
+class TimeStat(Stat):
+    stage: str
 
 
 class Overview(BaseModel):
