@@ -19,7 +19,7 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.report import PREVIEWS, ReportOptions, write_report
-from pipeline.report.assets import make_thumbnail
+from pipeline.report.assets import THUMB_PX, make_thumbnail
 from pipeline.report.cli import report_after_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -313,7 +313,7 @@ def test_thumbnails_are_small_and_keep_label_colours(photos):
     import io
 
     thumb = Image.open(io.BytesIO(make_thumbnail(photos[0].read_bytes())))
-    assert thumb.format == "WEBP" and max(thumb.size) == 192 and thumb.mode == "RGB"
+    assert thumb.format == "WEBP" and max(thumb.size) == THUMB_PX and thumb.mode == "RGB"
     depth = Image.fromarray((np.arange(64 * 48).reshape(48, 64) * 20).astype(np.uint16))
     buf = io.BytesIO()
     depth.save(buf, "PNG")

@@ -1,8 +1,8 @@
 """A card's pictures and links: small thumbnails made once, links that survive a sync.
 
 Thumbnails live under `<report>/thumbs/` (WebP, long side `THUMB_PX`), named by a hash of
-the run and the image id, and are never made twice: a thumbnail already there is reused.
-They are small enough that a report of a few hundred cards stays a few megabytes.
+the run and the image id (and the size), and are never made twice: a thumbnail already
+there is reused. A report of a few hundred cards stays a few megabytes.
 
 Links to an image's `scene.py` and `record.json` are relative when the report and the
 run are on the same storage (the default report folder, `<run>/report/`, locally or on
@@ -32,7 +32,7 @@ PREVIEWS = {
     "depth": "samples/00/depth_preview.png",
     "semantic": "samples/00/semantic_preview.png",
 }
-THUMB_PX = 192
+THUMB_PX = 256  # the widest a picture shows in a card (two side by side) at 1x
 MAX_SOURCE_PIXELS = 64_000_000  # a bigger "photo" is refused, not decoded (decompression bombs)
 
 
@@ -137,7 +137,7 @@ class Assets:
         return Card(row=row, pictures=pictures, links=links)
 
     def _thumb(self, label: str, key: str, src: str | None, nearest: bool) -> Picture:
-        name = f"{key}-{label}.webp"
+        name = f"{key}-{label}-{THUMB_PX}.webp"  # a change of size makes new ones
         rel = f"thumbs/{name}"
         if name in self.existing:
             return Picture(label=label, src=rel)

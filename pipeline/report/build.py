@@ -101,14 +101,14 @@ def write_report(run_uri: str, out: str | None = None, storage_options: dict | N
     with ThreadPoolExecutor(max_workers=opts.workers) as pool:
         cards = list(pool.map(assets.card, selection.cards))
 
-    ok = table.filter(pc.fill_null(pc.equal(table["status"], "ok"), False))
+    ok_mask = pc.fill_null(pc.equal(table["status"], "ok"), False)
     lines = [{s: c.row.get(f"{s}_psnr") for s in SCORE_STEPS} for c in cards if c.row.status == "ok"]
     chart_svgs = {
         "psnr": charts.psnr_by_stage(ov, lines[:opts.line_sample]),
         "stage_time": charts.time_by_stage(ov),
-        "image_time": charts.histogram(ok["time_s"].to_numpy(zero_copy_only=False).astype(float),
+        "image_time": charts.histogram(table["time_s"].filter(ok_mask).to_numpy().astype(float),
                                        "time per image", "seconds per image"),
-        "final_psnr": charts.histogram(ok["final_psnr"].to_numpy(zero_copy_only=False).astype(float),
+        "final_psnr": charts.histogram(table["final_psnr"].filter(ok_mask).to_numpy().astype(float),
                                        "final PSNR", "final PSNR (dB)"),
     }
     kinds = sorted({g.kind for g in failures})

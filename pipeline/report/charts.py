@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display, ever
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.report.model import Overview  # noqa: E402
@@ -86,7 +87,7 @@ def time_by_stage(ov: Overview) -> str:
     if not times:
         return _empty("time per stage", "no finished image yet: nothing to chart")
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(4.6, 0.4 * len(times) + 0.9))
+        fig, ax = plt.subplots(figsize=(4.2, 2.6))
         y = np.arange(len(times))[::-1]
         ax.barh(y, [t.mean for t in times], color=ACCENT, height=0.6)
         ax.errorbar([t.median for t in times], y, xerr=[[t.median - t.p05 for t in times],
@@ -95,7 +96,7 @@ def time_by_stage(ov: Overview) -> str:
             ax.annotate(f"{t.mean:.2f} s", (max(t.mean, t.p95), yi), textcoords="offset points", xytext=(6, 3),
                         fontsize=8, color=INK)
         ax.set_yticks(y, [t.stage for t in times])
-        ax.set_xlabel("seconds per image (bar: mean; dot and whiskers: median, 5th-95th percentile)", fontsize=8)
+        ax.set_xlabel("seconds per image")
         ax.set_xlim(0, max(t.p95 for t in times) * 1.25)
         ax.grid(axis="y", visible=False)
         return _svg(fig, "time per stage")
@@ -107,7 +108,7 @@ def histogram(values: np.ndarray, name: str, xlabel: str, bins: int = 30) -> str
     if not values.size:
         return _empty(name, "no finished image yet: nothing to chart")
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(4.6, 2.6))
+        fig, ax = plt.subplots(figsize=(4.2, 2.6))
         ax.hist(values, bins=min(bins, max(3, values.size)), color=ACCENT, alpha=0.85)
         med = float(np.median(values))
         ax.axvline(med, color=INK, lw=1, ls="--")
@@ -115,4 +116,5 @@ def histogram(values: np.ndarray, name: str, xlabel: str, bins: int = 30) -> str
                     fontsize=8, color=INK)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("images")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         return _svg(fig, name)

@@ -41,7 +41,7 @@ def read_results(root: str, storage_options: dict) -> tuple[pa.Table, list[str]]
         parts = []
     if not parts:
         raise ReportError(f"no results under {root}/results/ (is {root} a run folder, <output>/<run_id>?)")
-    tables, warnings = [], []
+    tables, pending, warnings = [], [], []
     for part in parts:  # one part at a time, as pipeline.results does: bounded memory per part
         try:
             with fs.open(part, "rb") as fh:
@@ -51,7 +51,11 @@ def read_results(root: str, storage_options: dict) -> tuple[pa.Table, list[str]]
         except (OSError, pa.ArrowException) as exc:
             warnings.append(f"results part {posixpath.basename(part)} unreadable, skipped: {exc}")
             continue
-        tables.append(_conform(table))
+        pending.append(_conform(table))
+        if len(pending) >= 100:  # few large chunks: thousands of tiny ones cost memory and compute time
+            tables.append(pa.concat_tables(pending).combine_chunks())
+            pending = []
+    tables += pending
     if not tables:
         raise ReportError(f"no readable results part under {root}/results/: {warnings[0]}")
     return pa.concat_tables(tables), warnings
@@ -91,12 +95,21 @@ def _stat(col: pa.ChunkedArray | pa.Array) -> dict[str, float | None]:
             "p05": q[0], "q1": q[1], "median": q[2], "q3": q[3], "p95": q[4]}
 
 
+class _Filtered:
+    """`ok[name]`: one column of the table filtered by a mask, made when asked for."""
+
+    def __init__(self, table: pa.Table, mask: pa.ChunkedArray):
+        self.table, self.mask = table, mask
+
+    def __getitem__(self, name: str) -> pa.ChunkedArray:
+        return self.table[name].filter(self.mask)
+
+
 def overview(table: pa.Table, summary: dict | None) -> Overview:
     """Counts, failures by kind, PSNR/SSIM after each step and time per stage, run-wide."""
-    status = table["status"]
-    ok_mask = pc.fill_null(pc.equal(status, "ok"), False)
-    ok = table.filter(ok_mask)
-    n_ok = ok.num_rows
+    ok_mask = pc.fill_null(pc.equal(table["status"], "ok"), False)
+    ok = _Filtered(table, ok_mask)  # column by column: never a filtered copy of the whole table
+    n_ok = int(pc.sum(ok_mask).as_py() or 0)
     degraded = int(pc.sum(pc.fill_null(table["degraded"], False)).as_py() or 0)
     scores, prev = [], None
     for step in (*SCORE_STEPS, "final"):
