@@ -331,3 +331,33 @@ def test_thumbnails_are_small_and_keep_label_colours(photos):
         make_thumbnail(photos[0].read_bytes()[:3000])
     with pytest.raises(ValueError, match="not a recognised image"):
         make_thumbnail(b"hello")
+
+
+def test_odd_image_ids_are_escaped_and_linked(browser, tmp_path, photos):
+    """Ids are untrusted text: markup, quotes, '#', '?', '%' and spaces stay text and links."""
+    run = tmp_path / "out" / "odd"
+    odd = 'a <b>"x"</b> #1?%20&amp;'
+    (run / "results").mkdir(parents=True)
+    scene = run / "scenes" / odd
+    scene.mkdir(parents=True)
+    Image.open(photos[0]).resize((64, 48)).save(scene / "render.png")
+    (scene / "scene.py").write_text("# odd\n")
+    (scene / "record.json").write_text("{}")
+    pq.write_table(pa.table({"image_id": [odd, None], "uri": [str(photos[0]), "x.jpg"], "status": ["ok", "failed"],
+                             "error_kind": [None, "manifest"], "final_psnr": [15.0, None],
+                             "error_message": [None, "<script>alert(1)</script> image_id is null"]}),
+                   run / "results" / "part-0.parquet")
+    write_report(str(run))
+    page = Page(browser, run / "report" / "index.html")
+    try:
+        assert page.errors == [] and page.remote == []
+        assert page.order() == [odd, ""]
+        assert page.page.locator("script").count() == 1  # only the report's own
+        assert "<script>alert(1)</script>" in page.page.inner_text("#failures")
+        assert all(i["complete"] and i["w"] > 0 for i in page.images()) and len(page.images()) == 2
+        for name in ("scene.py", "record.json"):
+            href = page.page.locator(".card footer a", has_text=name).first.get_attribute("href")
+            assert (run / "report" / unquote(href)).resolve() == (scene / name).resolve()
+        assert page.page.inner_text('.card[data-id=""] .nopic') == "no image id"
+    finally:
+        page.page.close()

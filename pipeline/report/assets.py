@@ -118,22 +118,19 @@ class Assets:
             return set()
 
     def card(self, row: CardRow) -> Card:
-        image_id = row.image_id or ""
-        key = _key(self.root, image_id)
-        folder = image_dir(self.root, image_id)
-        sources = [("photo", row.uri, False), ("render", posixpath.join(folder, "render.png"), False)]
-        sources += [(name, posixpath.join(folder, rel), name == "semantic") for name, rel in PREVIEWS.items()]
-        pictures = []
-        for label, src, nearest in sources:
-            if not row.image_id or (label != "photo" and row.status != "ok"):
-                # a failed image has no final render nor dataset outputs; only its photo is looked at
-                if label == "photo":
-                    pictures.append(Picture(label=label, missing="no photo URI"))
-                continue
-            pic = self._thumb(label, key, src, nearest)
-            if pic.src or label in ("photo", "render"):  # absent previews are omitted, not shown as gaps
-                pictures.append(pic)
-        links = self._links(row, key, folder) if row.status == "ok" and row.image_id else {}
+        if not row.image_id:  # an invalid manifest row: no id to name a thumbnail or a folder by
+            return Card(row=row, pictures=[Picture(label="photo", missing="no image id")], links={})
+        key = _key(self.root, row.image_id)
+        folder = image_dir(self.root, row.image_id)
+        pictures = [self._thumb("photo", key, row.uri, False)]
+        links: dict[str, str] = {}
+        if row.status == "ok":  # a failed image has no final render, dataset outputs or record
+            pictures.append(self._thumb("render", key, posixpath.join(folder, "render.png"), False))
+            for name, rel in PREVIEWS.items():
+                pic = self._thumb(name, key, posixpath.join(folder, rel), nearest=name == "semantic")
+                if pic.src:  # absent previews are omitted, not shown as gaps
+                    pictures.append(pic)
+            links = self._links(key, folder)
         return Card(row=row, pictures=pictures, links=links)
 
     def _thumb(self, label: str, key: str, src: str | None, nearest: bool) -> Picture:
@@ -159,7 +156,7 @@ class Assets:
             self.made += 1
         return Picture(label=label, src=rel)
 
-    def _links(self, row: CardRow, key: str, folder: str) -> dict[str, str]:
+    def _links(self, key: str, folder: str) -> dict[str, str]:
         links = {}
         for name in ("scene.py", "record.json"):
             target = posixpath.join(folder, name)

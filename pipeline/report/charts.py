@@ -97,7 +97,7 @@ def time_by_stage(ov: Overview) -> str:
                         fontsize=8, color=INK)
         ax.set_yticks(y, [t.stage for t in times])
         ax.set_xlabel("seconds per image")
-        ax.set_xlim(0, max(t.p95 for t in times) * 1.25)
+        ax.set_xlim(0, max(max(t.p95 for t in times) * 1.25, 1e-3))
         ax.grid(axis="y", visible=False)
         return _svg(fig, "time per stage")
 

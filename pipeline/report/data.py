@@ -131,7 +131,7 @@ def overview(table: pa.Table, summary: dict | None) -> Overview:
         stage_sum = col if stage_sum is None else pc.add(stage_sum, col)
     if stage_sum is not None and n_ok:
         times.append(TimeStat(stage="initial scene, I/O", **_stat(pc.max_element_wise(
-            pc.subtract(ok["time_s"], stage_sum), 0.0))))
+            pc.subtract(ok["time_s"], stage_sum), 0.0, skip_nulls=False))))
     per_image = TimeStat(stage="image", **_stat(ok["time_s"]))
     finished = Stat(**_stat(table["finished_at"]))
     return Overview(rows=table.num_rows, ok=n_ok, failed=table.num_rows - n_ok, degraded=degraded,
