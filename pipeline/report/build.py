@@ -102,7 +102,8 @@ def write_report(run_uri: str, out: str | None = None, storage_options: dict | N
         cards = list(pool.map(assets.card, selection.cards))
 
     ok_mask = pc.fill_null(pc.equal(table["status"], "ok"), False)
-    lines = [{s: c.row.get(f"{s}_psnr") for s in SCORE_STEPS} for c in cards if c.row.status == "ok"]
+    lines = [{s: c.row.get(f"{s}_psnr") for s in SCORE_STEPS} for c in cards  # unbiased: no best/worst
+             if c.row.status == "ok" and {"all", "random"} & set(c.row.tags)]
     chart_svgs = {
         "psnr": charts.psnr_by_stage(ov, lines[:opts.line_sample]),
         "stage_time": charts.time_by_stage(ov),
@@ -114,7 +115,8 @@ def write_report(run_uri: str, out: str | None = None, storage_options: dict | N
     kinds = sorted({g.kind for g in failures})
     data = RunData(run_uri=root, run_id=(summary or {}).get("run_id") or posixpath.basename(root),
                    generated_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), overview=ov,
-                   failures=failures, failure_cap=opts.failure_cap, selection_note=selection.note, cards=cards,
+                   failures=failures, failure_cap=opts.failure_cap, selection_note=selection.note,
+                   sampled=selection.sampled, cards=cards,
                    charts=chart_svgs, warnings=warnings, kinds=kinds)
     html = environment().get_template("index.html.j2").render(d=data, steps=SCORE_STEPS, short=SHORT)
     for name in STATIC:

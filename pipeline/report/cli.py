@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -31,7 +32,8 @@ def report(args: argparse.Namespace) -> int:
     except (ReportError, StorageError) as exc:
         print(f"seig report: {exc}", file=sys.stderr)
         return 1
-    print(f"{result.index}: {result.cards} cards, {result.thumbnails_made} new thumbnails, {result.seconds:.1f} s")
+    where = Path(result.index).as_uri() if "://" not in result.index else result.index
+    print(f"{where}: {result.cards} cards, {result.thumbnails_made} new thumbnails, {result.seconds:.1f} s")
     return 0
 
 
@@ -52,5 +54,5 @@ def report_after_run(output: str, run_id: str, storage_options: dict) -> str | N
         print(f"seig run: report not written: {type(exc).__name__}: {reason[0] if reason else ''}"[:500],
               file=sys.stderr)
         return None
-    print(f"report: {result.index}")
+    print(f"report: {Path(result.index).as_uri() if '://' not in result.index else result.index}")
     return result.index

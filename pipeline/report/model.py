@@ -116,6 +116,7 @@ class RunData(BaseModel):
     failures: list[FailureGroup]
     failure_cap: int
     selection_note: str
+    sampled: bool
     cards: list[Card]
     charts: dict[str, str]  # name -> inline SVG
     warnings: list[str]
