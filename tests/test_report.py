@@ -187,24 +187,24 @@ def test_report_next_to_an_s3_run_opens_after_a_sync(ray_local, browser, tmp_pat
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(k, v)  # ray_local started before: tasks get them via tasks.forward_env
-    moto = MotoS3()
+    moto = MotoS3()  # moto's state is per process: buckets of other tests' servers are there too
     try:
         s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto.endpoint})
-        s3.mkdir("seig-in")
-        s3.mkdir("seig-out")
-        s3.put(str(photos[0]), f"seig-in/{photos[0].name}")
-        s3.pipe("seig-in/corrupt.jpg", photos[1].read_bytes()[:2000])
+        s3.mkdir("report-in")
+        s3.mkdir("report-out")
+        s3.put(str(photos[0]), f"report-in/{photos[0].name}")
+        s3.pipe("report-in/corrupt.jpg", photos[1].read_bytes()[:2000])
         s3.put(_manifest(tmp_path / "m.parquet", [photos[0].stem, "corrupt"],
-                         [f"s3://seig-in/{photos[0].name}", "s3://seig-in/corrupt.jpg"]), "seig-in/m.parquet")
+                         [f"s3://report-in/{photos[0].name}", "s3://report-in/corrupt.jpg"]), "report-in/m.parquet")
         opts = f"run.storage_options={{client_kwargs: {{endpoint_url: '{moto.endpoint}'}}}}"
-        assert _seig_run("s3://seig-in/m.parquet", "s3://seig-out/runs", "s3r", opts) == 0
-        assert s3.exists("seig-out/runs/s3r/report/index.html")  # written next to the run
-        assert s3.ls("seig-out/runs/s3r/report/thumbs")
+        assert _seig_run("s3://report-in/m.parquet", "s3://report-out/runs", "s3r", opts) == 0
+        assert s3.exists("report-out/runs/s3r/report/index.html")  # written next to the run
+        assert s3.ls("report-out/runs/s3r/report/thumbs")
 
-        synced = tmp_path / "laptop"  # what `aws s3 sync s3://seig-out/runs/s3r ./s3r` gives
-        s3.get("seig-out/runs/s3r/", str(synced / "s3r"), recursive=True)
+        synced = tmp_path / "laptop"  # what `aws s3 sync s3://report-out/runs/s3r ./s3r` gives
+        s3.get("report-out/runs/s3r/", str(synced / "s3r"), recursive=True)
         elsewhere = tmp_path / "local-report"  # and a report of the S3 run written to local disk
-        assert main(["report", "s3://seig-out/runs/s3r", "--out", str(elsewhere), "--set", opts]) == 0
+        assert main(["report", "s3://report-out/runs/s3r", "--out", str(elsewhere), "--set", opts]) == 0
         for index in (synced / "s3r" / "report" / "index.html", elsewhere / "index.html"):
             page = Page(browser, index)
             try:
@@ -218,7 +218,7 @@ def test_report_next_to_an_s3_run_opens_after_a_sync(ray_local, browser, tmp_pat
                     href = page.page.get_attribute(f"footer a:text('{name}')", "href")
                     target = index.parent / unquote(href)
                     assert target.is_file() and target.stat().st_size > 0, href
-                    assert target.read_bytes() == s3.cat(f"seig-out/runs/s3r/scenes/{photos[0].stem}/{name}")
+                    assert target.read_bytes() == s3.cat(f"report-out/runs/s3r/scenes/{photos[0].stem}/{name}")
             finally:
                 page.page.close()
     finally:
