@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ SCORE_STEPS = ("initial", *STAGES)  # PSNR after each step; "final" is the last 
 TEXT = ("image_id", "uri", "status", "error_kind", "error_message", "degraded_reason")
 NUMBERS = (*(f"{s}_{m}" for s in (*SCORE_STEPS, "final") for m in ("psnr", "ssim")),
            *(f"{s}_time_s" for s in STAGES), "time_s", "render_s", "renders", "failed_rounds", "finished_at")
+READERS = 8  # parts read at once: object storage is latency-bound, a local disk barely notices
 WANTED = {**{c: pa.string() for c in TEXT}, "degraded": pa.bool_(), **{c: pa.float64() for c in NUMBERS}}
 
 
@@ -33,7 +35,8 @@ class ReportError(ValueError):
 
 def read_results(root: str, storage_options: dict) -> tuple[pa.Table, list[str]]:
     """All results rows of the run at `root`, with every WANTED column (null where a part
-    lacks it), and warnings for parts that could not be read (they are skipped, not fatal)."""
+    lacks it), and warnings for parts that could not be read (they are skipped, not fatal).
+    Parts are read whole, a few at a time, and combined in blocks as they arrive."""
     fs, path = url_to_fs(posixpath.join(root, "results"), **storage_options)
     try:
         parts = sorted(fs.glob(posixpath.join(path, "*.parquet")))
@@ -42,23 +45,30 @@ def read_results(root: str, storage_options: dict) -> tuple[pa.Table, list[str]]
     if not parts:
         raise ReportError(f"no results under {root}/results/ (is {root} a run folder, <output>/<run_id>?)")
     tables, pending, warnings = [], [], []
-    for part in parts:  # one part at a time, as pipeline.results does: bounded memory per part
-        try:
-            with fs.open(part, "rb") as fh:
-                pf = pq.ParquetFile(fh)
-                have = [c for c in WANTED if c in pf.schema_arrow.names]
-                table = pf.read(columns=have)
-        except (OSError, pa.ArrowException) as exc:
-            warnings.append(f"results part {posixpath.basename(part)} unreadable, skipped: {exc}")
-            continue
-        pending.append(_conform(table))
-        if len(pending) >= 100:  # few large chunks: thousands of tiny ones cost memory and compute time
-            tables.append(pa.concat_tables(pending).combine_chunks())
-            pending = []
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        for table, warning in pool.map(lambda part: _read_part(fs, part), parts):
+            if warning:
+                warnings.append(warning)
+                continue
+            pending.append(table)
+            if len(pending) >= 100:  # few large chunks: thousands of tiny ones cost memory and compute
+                tables.append(pa.concat_tables(pending).combine_chunks())
+                pending = []
     tables += pending
     if not tables:
         raise ReportError(f"no readable results part under {root}/results/: {warnings[0]}")
     return pa.concat_tables(tables), warnings
+
+
+def _read_part(fs, part: str) -> tuple[pa.Table | None, str | None]:
+    """One part in one GET (parts are small; a ranged read of the footer, then of each
+    column, would be several round trips per part on object storage), conformed."""
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(fs.cat_file(part)))
+        have = [c for c in WANTED if c in pf.schema_arrow.names]
+        return _conform(pf.read(columns=have, use_threads=False)), None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return None, f"results part {posixpath.basename(part)} unreadable, skipped: {exc}"
 
 
 def _conform(table: pa.Table) -> pa.Table:
