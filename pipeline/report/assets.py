@@ -52,7 +52,7 @@ def _bucket(uri: str) -> str:
     return uri.split("://", 1)[1].split("/", 1)[0] if "://" in uri else ""
 
 
-def _to_rgb(img: Image.Image, nearest: bool) -> Image.Image:
+def _to_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB from any mode: 16-bit and float images (a raw depth map) are stretched
     to their own range, alpha is composited on white."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -88,7 +88,7 @@ def make_thumbnail(data: bytes, nearest: bool = False, px: int = THUMB_PX) -> by
         raise ValueError("not a recognised image") from exc
     except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"truncated or corrupt ({exc})") from exc
-    img = _to_rgb(ImageOps.exif_transpose(img), nearest)
+    img = _to_rgb(ImageOps.exif_transpose(img))
     img.thumbnail((px, px), Image.NEAREST if nearest else Image.LANCZOS)
     out = io.BytesIO()
     if nearest:  # lossless: a lossy codec's chroma subsampling would blend labels at their edges

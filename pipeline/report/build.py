@@ -115,7 +115,7 @@ def write_report(run_uri: str, out: str | None = None, storage_options: dict | N
     kinds = sorted({g.kind for g in failures})
     data = RunData(run_uri=root, run_id=(summary or {}).get("run_id") or posixpath.basename(root),
                    generated_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), overview=ov,
-                   failures=failures, failure_cap=opts.failure_cap, selection_note=selection.note,
+                   failures=failures, selection_note=selection.note,
                    sampled=selection.sampled, cards=cards,
                    charts=chart_svgs, warnings=warnings, kinds=kinds)
     html = environment().get_template("index.html.j2").render(d=data, steps=SCORE_STEPS, short=SHORT)

@@ -91,8 +91,6 @@ class Picture(BaseModel):
     label: str
     src: str | None = None
     missing: str | None = None
-    width: int | None = None
-    height: int | None = None
 
 
 class Card(BaseModel):
@@ -114,7 +112,6 @@ class RunData(BaseModel):
     generated_at: str
     overview: Overview
     failures: list[FailureGroup]
-    failure_cap: int
     selection_note: str
     sampled: bool
     cards: list[Card]
