@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from blender_actors import framing, outputs
+from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
 from blender_actors.protocol import (ChildConfined, ChildResult, RenderError, RenderRecord, RenderRequest,
                                      RenderResult, WorkerStats)
@@ -169,11 +169,16 @@ class BlenderWorker:
             dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
                 (Path(job_dir) / "request.json").write_text(json.dumps(job))
-                return self._fork_and_collect(zygote, job, job_dir, dir_fd, timeout, record)
+                result = self._fork_and_collect(zygote, job, job_dir, dir_fd, timeout, record)
             finally:
                 os.close(dir_fd)
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)  # fd-based: never follows a planted link
+            left = remove_tree(job_dir)  # iterative, fd-based, never follows a link, undoes modes; never raises
+        if left:
+            self.stats.protocol_errors += 1
+            return RenderResult(record=result.record, error=RenderError(
+                kind="protocol", message=f"the job left {left} entries in its directory that could not be removed"))
+        return result
 
     def _fork_and_collect(self, zygote: ZygoteProcess, job: dict, job_dir: str, dir_fd: int, timeout: float,
                           record: RenderRecord) -> RenderResult:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
 from blender_actors.limits import child_environment
 
@@ -63,8 +63,7 @@ def sweep_stale_workdirs() -> int:
     for path in tmp.glob(PREFIX + "*"):
         parts = path.name[len(PREFIX):].split("-", 1)
         if len(parts) == 2 and parts[0].isdigit() and not Path(f"/proc/{parts[0]}").exists():
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
+            removed += remove_tree(str(path)) == 0
     return removed
 
 
@@ -109,7 +108,7 @@ class ZygoteProcess:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                     close_fds=True)
         except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_tree(workdir)
             raise RuntimeError(f"Blender worker failed to start: {exc}") from exc
         finally:
             child_sock.close()
@@ -211,7 +210,7 @@ class ZygoteProcess:
             self.sock.close()
         except OSError:
             pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_tree(self.workdir)  # what a job did to its dir cannot make this raise (see cleanup)
 
     def log_tail(self) -> str:
         try:
