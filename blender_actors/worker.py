@@ -26,6 +26,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from blender_actors import framing, outputs
+from blender_actors.child_outputs import WRITERS
 from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
 from blender_actors.protocol import (ChildConfined, ChildResult, RenderError, RenderRecord, RenderRequest,
@@ -248,7 +249,8 @@ class BlenderWorker:
         if result.error:
             return RenderResult(record=record, error=RenderError(**result.error.model_dump()))
         try:
-            files = outputs.read_outputs(dir_fd, list(result.files), job)
+            expected = {"render.png"}.union(*(WRITERS[name].names for name in job.get("outputs", [])))
+            files = outputs.read_outputs(dir_fd, list(result.files), job, expected)
         except outputs.OutputError as exc:
             raise _JobFailed("protocol", f"bad output from the job: {exc}") from exc
         png = files.pop("render.png", None)

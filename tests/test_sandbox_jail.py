@@ -37,6 +37,7 @@ from PIL import Image
 from blender_actors import framing, jail
 from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
+from blender_actors.outputs import png_cap
 from blender_actors.protocol import RenderRequest
 from blender_actors.worker import BlenderWorker
 from blender_actors.zygote_process import session_members
@@ -149,6 +150,10 @@ def _problems(bait: Bait, worker: BlenderWorker, result, took: float, before: di
     problems += jail_state.workdir_problems(worker.workdir)
     if FORGED in result.record.layers:
         problems.append(f"forged the record's layers: {result.record.layers}")
+    if result.files:  # these tests ask for no extra output
+        problems.append(f"handed back outputs nobody asked for: {sorted(result.files)}")
+    if result.png and len(result.png) > png_cap(TINY):
+        problems.append(f"a {len(result.png)}-byte render for {TINY['width']}x{TINY['height']} pixels")
     seen = b"".join([result.record.stdout.encode(), str(result.error).encode(), result.png or b"",
                      *result.files.values(), repr(result.record.warnings).encode()])
     for value in [*SECRETS.values(), SECRET_TEXT, CANARY]:
