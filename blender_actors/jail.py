@@ -14,7 +14,7 @@ Order (each step needs the previous ones, none can be undone):
                            (chmod, chown, xattrs, times: Landlock does not cover them), no
                            System V IPC or POSIX message queues (objects that outlive the job),
                            no scheduling, priority or limits of another process, no set-id
-                           modes on new files, no memfd where RLIMIT_AS bounds memory, and
+                           modes on new files, no inotify, no memfd where RLIMIT_AS bounds memory, and
                            ENOSYS for every syscall this libseccomp cannot name (newer than
                            the list: the filter is a denylist). Built by libseccomp (through
                            `pyseccomp`), which also kills the process on a foreign syscall ABI
@@ -72,6 +72,9 @@ DENIED = (
     "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
     "semtimedop", "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
     "mq_getsetattr",
+    # inotify: Landlock does not govern watches, which name the files made or opened in any dir the
+    # uid may read by its mode bits (/tmp, /etc, other workers' dirs), none of which the job may list
+    "inotify_init", "inotify_init1", "inotify_add_watch",
 )
 # Signals: only to itself (pid argument == own pid).
 SELF_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")

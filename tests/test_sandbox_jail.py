@@ -394,7 +394,8 @@ def test_the_seccomp_filter_alone(tmp_path):
     """Each rule without Landlock behind it: 32-bit arguments compared on their low half (a high
     bit set once made prctl(PR_SET_DUMPABLE) pass), syscalls newer than libseccomp's table
     refused (setxattrat passed), metadata, System V IPC, other processes, set-uid modes, SIGIO
-    owners and memfd refused; what a render needs still works."""
+    owners, inotify (its watches named files in dirs Landlock hides) and memfd refused; what a
+    render needs still works."""
     parent = os.getpid()
     nice = os.getpriority(os.PRIO_PROCESS, parent)
     plain = tmp_path / "plain"
@@ -418,6 +419,7 @@ def test_the_seccomp_filter_alone(tmp_path):
         "F_SETOWN, high bits set": lambda: _raw(72, os.pipe()[0], 8 | (1 << 32), parent),
         "fork": lambda: os.fork(),
         "memfd": lambda: os.memfd_create("x") > 0,
+        "inotify": lambda: _raw(294, 0),
         "a thread": lambda: _thread_runs(),
     }
     got = _under_the_filter(checks, memory_limited=True)
@@ -426,7 +428,7 @@ def test_the_seccomp_filter_alone(tmp_path):
         "chmod": "EPERM", "utime": "EPERM", "shmget": "EPERM", "prlimit of another": "EPERM", "own rlimit": True,
         "renice another": "EPERM", "renice itself": "ok", "affinity of another": "EPERM", "set-uid file": "EPERM",
         "plain new file": True, "F_SETOWN": "EPERM", "F_SETOWN, high bits set": "EPERM", "fork": "EPERM",
-        "memfd": "EPERM", "a thread": True}, got
+        "memfd": "EPERM", "inotify": "EPERM", "a thread": True}, got
     assert not (tmp_path / "suid").exists()
     # no RLIMIT_AS on a GPU worker, so nothing for memfd to dodge there: it stays allowed
     assert _under_the_filter({"memfd": lambda: os.memfd_create("x") > 0}, memory_limited=False) == {"memfd": True}
