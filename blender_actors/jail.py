@@ -18,7 +18,8 @@ Order (each step needs the previous ones, none can be undone):
                            ENOSYS for every syscall this libseccomp cannot name (newer than
                            the list: the filter is a denylist). Built by libseccomp (through
                            `pyseccomp`), which also kills the process on a foreign syscall ABI
-                           (i386, x32).
+                           (i386, x32); compiled once by the zygote (`compile_filter`), loaded
+                           by each child with a small second filter for its own pid.
 The rlimits and dropped capabilities are inherited from the zygote and checked here.
 
 `probe()` says what this kernel offers (the zygote reports it at start); `confine()`
@@ -30,11 +31,13 @@ import ctypes
 import errno
 import os
 import resource
+import tempfile
 from dataclasses import dataclass, field
 
 from blender_actors import landlock
 
-PR_SET_DUMPABLE, PR_GET_SECCOMP, PR_SET_NO_NEW_PRIVS = 4, 21, 38
+PR_SET_DUMPABLE, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 4, 21, 22, 38
+SECCOMP_MODE_FILTER = 2
 CLONE_THREAD = 0x00010000
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 
@@ -107,6 +110,7 @@ class Policy:
     devices: list[str] = field(default_factory=list)  # read, write and ioctl (GPU device nodes)
     list_only: list[str] = field(default_factory=list)  # directories that may be listed, nothing read beneath
     memory_limited: bool = True  # RLIMIT_AS bounds memory (CPU workers): then no memfd either
+    seccomp_bpf: bytes = b""  # compile_filter(memory_limited), compiled once by the zygote
     allow_weaker: bool = False
     skip: list[str] = field(default_factory=list)  # layers treated as unavailable (tests of old kernels)
 
@@ -153,11 +157,21 @@ def _landlock(policy: Policy, abi: int, skip: set[str]) -> list[str]:
     return applied
 
 
-def _seccomp(own_pid: int, memory_limited: bool = True) -> None:
-    import pyseccomp as sc
-
+def _new_filter(sc):
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)  # i386/x32 entry points: not ours, kill
+    return f
+
+
+def compile_filter(memory_limited: bool = True) -> bytes:
+    """Every rule that does not name the child's own pid, compiled to BPF by libseccomp.
+
+    With the ENOSYS rules for the syscalls libseccomp cannot name (~650) building and
+    compiling takes it ~0.1 s: too much for every job, so the zygote compiles once and each
+    child loads the program (`_seccomp`), then adds a small filter for its own pid."""
+    import pyseccomp as sc
+
+    f = _new_filter(sc)
     f.set_attr(sc.Attr.CTL_OPTIMIZE, 2)  # a binary tree: ~700 rules cost a few comparisons per syscall
     deny = sc.ERRNO(errno.EPERM)
     for name in DENIED + (MEMFD if memory_limited else ()):
@@ -168,10 +182,8 @@ def _seccomp(own_pid: int, memory_limited: bool = True) -> None:
     f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # a thread is fine, a process is not
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags in memory, not inspectable: glibc falls back to clone
     f.add_rule(sc.ERRNO(errno.ENOSYS), "openat2")  # mode in memory, not inspectable: glibc never uses it
-    for name in SELF_ONLY:
-        f.add_rule(deny, name, sc.Arg(0, sc.NE, own_pid))  # high bits set: != too, denied
     for name in SELF_ZERO:
-        f.add_rule(deny, name, sc.Arg(0, sc.NE, 0))
+        f.add_rule(deny, name, sc.Arg(0, sc.NE, 0))  # high bits set: != too, denied
     f.add_rule(deny, "setpriority", sc.Arg(0, sc.NE, PRIO_PROCESS))  # not a process group or a user
     f.add_rule(deny, "setpriority", sc.Arg(1, sc.NE, 0))  # not another process
     f.add_rule(deny, "ioprio_set", sc.Arg(0, sc.NE, IOPRIO_WHO_PROCESS))
@@ -186,6 +198,33 @@ def _seccomp(own_pid: int, memory_limited: bool = True) -> None:
         f.add_rule(deny, "ioctl", sc.Arg(1, sc.MASKED_EQ, LOW32, request))
     for number in _unnamed_syscalls(sc):
         f.add_rule(sc.ERRNO(errno.ENOSYS), number)
+    with tempfile.TemporaryFile() as fh:
+        f.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _seccomp(own_pid: int, program: bytes) -> None:
+    """Load the compiled filter (`compile_filter`), then one for the rules on its own pid:
+    seccomp runs every filter loaded and the most restrictive answer wins."""
+    import pyseccomp as sc
+
+    if not program or len(program) % 8:
+        raise OSError(errno.EINVAL, "no compiled seccomp filter")
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"loading the seccomp filter: {os.strerror(err)}")
+    f = _new_filter(sc)
+    deny = sc.ERRNO(errno.EPERM)
+    for name in SELF_ONLY:
+        f.add_rule(deny, name, sc.Arg(0, sc.NE, own_pid))  # high bits set: != too, denied
     f.load()
 
 
@@ -228,7 +267,7 @@ def confine(policy: Policy, abi: int) -> tuple[list[str], list[str]]:
         applied.append("nondumpable")
     if "seccomp" not in skip:
         try:
-            _seccomp(os.getpid(), policy.memory_limited)
+            _seccomp(os.getpid(), policy.seccomp_bpf or compile_filter(policy.memory_limited))
             applied.append("seccomp")
         except (ImportError, OSError, AttributeError) as exc:
             if not policy.allow_weaker:

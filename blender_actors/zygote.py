@@ -103,6 +103,7 @@ def device_paths(cfg: dict) -> list[str]:
 
 class Zygote:
     def __init__(self, ctrl: socket.socket, workdir: str, cfg: dict, kernel: dict):
+        from blender_actors import jail
         from blender_actors.jail import Policy
 
         self.ctrl = ctrl
@@ -112,6 +113,10 @@ class Zygote:
         self.policy = Policy(job_dir="", read=read_paths(cfg), write=list(cfg.get("writable_dirs", [])),
                              devices=device_paths(cfg), allow_weaker=bool(cfg.get("allow_weaker")),
                              skip=list(cfg.get("skip_layers", [])), memory_limited=bool(cfg.get("memory_mb")))
+        try:  # once here, not in every job (~0.1 s); a child without it compiles its own or reports the layer missing
+            self.policy.seccomp_bpf = jail.compile_filter(self.policy.memory_limited)
+        except (ImportError, OSError, AttributeError, ValueError):
+            pass
         self.jobs = 0
 
     def send(self, msg: dict) -> None:

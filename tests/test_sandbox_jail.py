@@ -372,7 +372,7 @@ def _under_the_filter(checks: dict, memory_limited: bool) -> dict:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(38, 1, 0, 0, 0)  # no_new_privs, as confine() does first
             libc.prctl(4, 0, 0, 0, 0)  # not dumpable
-            jail._seccomp(os.getpid(), memory_limited)
+            jail._seccomp(os.getpid(), jail.compile_filter(memory_limited))
             out = {}
             for name, call in checks.items():
                 try:
