@@ -9,7 +9,7 @@ Order (each step needs the previous ones, none can be undone):
   3. PR_SET_DUMPABLE 0     no same-uid process may open its /proc files or ptrace it
   4. seccomp-bpf           no socket of any family, no new process (threads only), no exec,
                            no ptrace or cross-process memory, signals only to itself (kill and
-                           SIGIO ownership), no mount/namespace/bpf/perf/io_uring/keyring/
+                           SIGIO ownership), no file leases, no mount/namespace/bpf/perf/io_uring/keyring/
                            userfaultfd, no way back to dumpable, no file metadata changes
                            (chmod, chown, xattrs, times: Landlock does not cover them), no
                            System V IPC or POSIX message queues (objects that outlive the job),
@@ -89,7 +89,7 @@ SELF_ZERO = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setp
 MODE_ARG = (("open", 2), ("openat", 3), ("creat", 1), ("mknod", 1), ("mknodat", 2))
 # Memory RLIMIT_AS does not see: pages of a memfd that is written, never mapped.
 MEMFD = ("memfd_create", "memfd_secret")
-F_SETOWN, F_SETOWN_EX = 8, 15
+F_SETOWN, F_SETOWN_EX, F_SETLEASE, F_NOTIFY = 8, 15, 1024, 1026
 PRIO_PROCESS, IOPRIO_WHO_PROCESS = 0, 1
 S_ISUID, S_ISGID = 0o4000, 0o2000
 LOW32 = 0xFFFFFFFF  # the kernel reads an int argument's low half only: compare that, or high bits dodge the rule
@@ -188,7 +188,10 @@ def compile_filter(memory_limited: bool = True) -> bytes:
     f.add_rule(deny, "setpriority", sc.Arg(1, sc.NE, 0))  # not another process
     f.add_rule(deny, "ioprio_set", sc.Arg(0, sc.NE, IOPRIO_WHO_PROCESS))
     f.add_rule(deny, "ioprio_set", sc.Arg(1, sc.NE, 0))
-    for cmd in (F_SETOWN, F_SETOWN_EX):  # SIGIO/SIGURG (or any F_SETSIG signal) sent to another process
+    # F_SETOWN(_EX): SIGIO/SIGURG (or any F_SETSIG signal) sent to another process. F_SETLEASE: a
+    # lease on a file its uid owns and it may read (a system library, for root without capabilities)
+    # stalls every other process that opens it, 45 s a time. F_NOTIFY: dnotify, signals on changes.
+    for cmd in (F_SETOWN, F_SETOWN_EX, F_SETLEASE, F_NOTIFY):
         f.add_rule(deny, "fcntl", sc.Arg(1, sc.MASKED_EQ, LOW32, cmd))
     for name, index in MODE_ARG:
         for bit in (S_ISUID, S_ISGID):

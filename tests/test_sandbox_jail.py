@@ -394,7 +394,7 @@ def test_the_seccomp_filter_alone(tmp_path):
     """Each rule without Landlock behind it: 32-bit arguments compared on their low half (a high
     bit set once made prctl(PR_SET_DUMPABLE) pass), syscalls newer than libseccomp's table
     refused (setxattrat passed), metadata, System V IPC, other processes, set-uid modes, SIGIO
-    owners, inotify (its watches named files in dirs Landlock hides) and memfd refused; what a
+    owners, file leases (a lease on a library stalls every process that opens it), inotify (its watches named files in dirs Landlock hides) and memfd refused; what a
     render needs still works."""
     parent = os.getpid()
     nice = os.getpriority(os.PRIO_PROCESS, parent)
@@ -417,6 +417,7 @@ def test_the_seccomp_filter_alone(tmp_path):
         "plain new file": lambda: os.open(tmp_path / "new", os.O_CREAT | os.O_WRONLY, 0o644) > 0,
         "F_SETOWN": lambda: fcntl.fcntl(os.pipe()[0], fcntl.F_SETOWN, parent),
         "F_SETOWN, high bits set": lambda: _raw(72, os.pipe()[0], 8 | (1 << 32), parent),
+        "lease": lambda: fcntl.fcntl(os.open(plain, os.O_RDONLY), fcntl.F_SETLEASE, fcntl.F_RDLCK),
         "fork": lambda: os.fork(),
         "memfd": lambda: os.memfd_create("x") > 0,
         "inotify": lambda: _raw(294, 0),
@@ -427,7 +428,7 @@ def test_the_seccomp_filter_alone(tmp_path):
         "dumpable, high bits set": "EPERM", "dumpable after": 0, "setxattrat": "ENOSYS", "file_setattr": "ENOSYS",
         "chmod": "EPERM", "utime": "EPERM", "shmget": "EPERM", "prlimit of another": "EPERM", "own rlimit": True,
         "renice another": "EPERM", "renice itself": "ok", "affinity of another": "EPERM", "set-uid file": "EPERM",
-        "plain new file": True, "F_SETOWN": "EPERM", "F_SETOWN, high bits set": "EPERM", "fork": "EPERM",
+        "plain new file": True, "F_SETOWN": "EPERM", "F_SETOWN, high bits set": "EPERM", "lease": "EPERM", "fork": "EPERM",
         "memfd": "EPERM", "inotify": "EPERM", "a thread": True}, got
     assert not (tmp_path / "suid").exists()
     # no RLIMIT_AS on a GPU worker, so nothing for memfd to dodge there: it stays allowed
