@@ -394,8 +394,8 @@ def test_the_seccomp_filter_alone(tmp_path):
     """Each rule without Landlock behind it: 32-bit arguments compared on their low half (a high
     bit set once made prctl(PR_SET_DUMPABLE) pass), syscalls newer than libseccomp's table
     refused (setxattrat passed), metadata, System V IPC, other processes, set-uid modes, SIGIO
-    owners, file leases (a lease on a library stalls every process that opens it), inotify (its watches named files in dirs Landlock hides) and memfd refused; what a
-    render needs still works."""
+    owners, file leases (a lease on a library stalls every process that opens it), inotify (its
+    watches named files in dirs Landlock hides) and memfd refused; what a render needs works."""
     parent = os.getpid()
     nice = os.getpriority(os.PRIO_PROCESS, parent)
     plain = tmp_path / "plain"
