@@ -137,7 +137,8 @@ def _problems(bait: Bait, worker: BlenderWorker, result, took: float, before: di
     if before:
         for name in ("secret", "target"):
             if jail_state.file_state(getattr(bait, name)) != before[name]:
-                problems.append(f"changed the {name}'s metadata: {before[name]} -> {jail_state.file_state(getattr(bait, name))}")
+                now = jail_state.file_state(getattr(bait, name))
+                problems.append(f"changed the {name}'s metadata: {before[name]} -> {now}")
         after = {"helper": jail_state.process_state(bait.helper.pid), "zygote": jail_state.process_state(worker.pid)}
         for name in ("helper", "zygote"):
             if name == "helper" or worker.pid == before["zygote_pid"]:
@@ -428,7 +429,8 @@ def test_the_seccomp_filter_alone(tmp_path):
         "dumpable, high bits set": "EPERM", "dumpable after": 0, "setxattrat": "ENOSYS", "file_setattr": "ENOSYS",
         "chmod": "EPERM", "utime": "EPERM", "shmget": "EPERM", "prlimit of another": "EPERM", "own rlimit": True,
         "renice another": "EPERM", "renice itself": "ok", "affinity of another": "EPERM", "set-uid file": "EPERM",
-        "plain new file": True, "F_SETOWN": "EPERM", "F_SETOWN, high bits set": "EPERM", "lease": "EPERM", "fork": "EPERM",
+        "plain new file": True, "F_SETOWN": "EPERM", "F_SETOWN, high bits set": "EPERM", "lease": "EPERM",
+        "fork": "EPERM",
         "memfd": "EPERM", "inotify": "EPERM", "a thread": True}, got
     assert not (tmp_path / "suid").exists()
     # no RLIMIT_AS on a GPU worker, so nothing for memfd to dodge there: it stays allowed
