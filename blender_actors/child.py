@@ -7,9 +7,10 @@ job's seed, then the kernel layers (`jail.confine`). The first frame on the repl
 says which layers were applied; it is written, and read by the parent (`wait_drained`),
 before the program runs, so the program cannot forge it. The program runs under
 restricted builtins (sandbox "full") or full builtins ("os_only", tests of the kernel
-layers alone); the worker's own render settings follow; the render and any extra outputs (`child_outputs`) are written as files in the
-job dir, and the second frame only names them. Every failure becomes an error reply; a
-real crash (signal) is seen by the parent. The process never returns: `os._exit`.
+layers alone); the worker's own render settings follow; the render and any extra
+outputs (`child_outputs`) are written as files in the job dir, and the second frame only
+names them. Every failure becomes an error reply; a real crash (signal) is seen by the
+parent. The process never returns: `os._exit`.
 """
 from __future__ import annotations
 
