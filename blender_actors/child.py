@@ -4,22 +4,26 @@ renders, replies, exits. Stdlib + bpy (+ the jail); runs only in the forked chil
 Before any program code: own session, death with the zygote, every inherited fd closed
 but the reply pipe, stdout/stderr to a log in the job dir, `random` reseeded from the
 job's seed, then the kernel layers (`jail.confine`). The first frame on the reply pipe
-says which layers were applied; it is written before the program runs, so the program
-cannot forge it. The program runs under restricted builtins (sandbox "full") or full
-builtins ("os_only", tests of the kernel layers alone); the worker's own render settings
-follow; the render and any extra outputs (`child_outputs`) are written as files in the
-job dir, and the second frame only names them. Every failure becomes an error reply; a
-real crash (signal) is seen by the parent. The process never returns: `os._exit`.
+says which layers were applied; it is written, and read by the parent (`wait_drained`),
+before the program runs, so the program cannot forge it. The program runs under
+restricted builtins (sandbox "full") or full builtins ("os_only", tests of the kernel
+layers alone); the worker's own render settings follow; the render and any extra
+outputs (`child_outputs`) are written as files in the job dir, and the second frame only
+names them. Every failure becomes an error reply; a real crash (signal) is seen by the
+parent. The process never returns: `os._exit`.
 """
 from __future__ import annotations
 
+import array
 import builtins
+import fcntl
 import json
 import os
 import random
 import resource
 import signal
 import struct
+import termios
 import time
 import traceback
 import warnings
@@ -40,6 +44,11 @@ ALLOWED_IMPORTS = ("bpy", "bmesh", "mathutils", "math", "random", "colorsys",
                    "mathutils.noise", "mathutils.geometry", "mathutils.kdtree", "mathutils.bvhtree")
 # `from bpy import app` would reach bpy's attributes through a name the static check never sees.
 NO_FROM_IMPORTS = ("bpy", "bmesh")
+# What the child may read of its own /proc entry: not the whole directory, whose `net/` lists
+# every socket of the network namespace (the host's, in a pod without one: listeners, peers'
+# addresses, Unix socket paths), nor `environ`, `mem`, `fd/`.
+PROC_SELF = ("status", "stat", "statm", "maps", "smaps", "smaps_rollup", "limits", "cgroup", "cmdline", "comm",
+             "auxv")
 
 
 def clean_text(text: str) -> str:
@@ -139,6 +148,23 @@ def send_frame(fd: int, obj: dict) -> None:
         view = view[os.write(fd, view):]
 
 
+def wait_drained(fd: int) -> None:
+    """Return once the parent has read everything written to the reply pipe so far.
+
+    A program can open its own reply pipe for reading (/proc/self/fd/N of a pipe is the pipe,
+    and Landlock does not govern pipes): had the parent not read the "confined" frame yet, the
+    program could take it and write one with other layers. So it runs only once that frame is
+    in the parent's hands. The parent reads continuously; its deadline bounds this wait."""
+    pending = array.array("i", [0])
+    pause = 0.0002
+    while True:
+        fcntl.ioctl(fd, termios.FIONREAD, pending, True)
+        if pending[0] == 0:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+
+
 def _prctl(option: int, arg: int) -> None:
     import ctypes
 
@@ -179,13 +205,16 @@ def job_main(ctx: JobContext, keep_fds: tuple[int, ...]) -> None:
         if cpu:
             soft = int(cpu) + 1
             resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))  # hard too: cannot be raised back
-        ctx.policy.read.append(f"/proc/{os.getpid()}")  # its own /proc entries (Cycles and SYCL read maps)
+        own = f"/proc/{os.getpid()}"
+        ctx.policy.read += [f"{own}/{name}" for name in PROC_SELF]  # Cycles and SYCL read maps; the record, status
+        ctx.policy.list_only.append(f"{own}/task")  # thread counts
         try:
             applied, missing = jail.confine(ctx.policy, ctx.landlock_abi)
         except (jail.JailError, OSError) as exc:
             send_frame(ctx.reply_fd, {"op": "jail_failed", "message": clean_text(str(exc))[:MAX_ERROR]})
             os._exit(71)
         send_frame(ctx.reply_fd, {"op": "confined", "layers": applied, "missing": missing})
+        wait_drained(ctx.reply_fd)
         error, record, files = run_job(job, ctx)
         send_frame(ctx.reply_fd, {"op": "result", "error": error, "record": record, "files": files})
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

@@ -3,7 +3,7 @@
 The extension point (how to add e.g. depth or segmentation passes, `scene.glb`, `scene.usdc`):
   1. here: a `Writer` whose `write(scene, job_dir, job)` runs in the confined job child after
      the render, writes its files in the job dir (the only place it may write) and returns
-     their names; register it in `WRITERS` under the name callers put in
+     their names, each one of the `names` it declares; register it in `WRITERS` under the name callers put in
      `RenderRequest.outputs`;
   2. in `blender_actors/outputs.py`: a parent-side validator for each new file suffix, with
      its size cap (`VALIDATORS`). The parent accepts only listed files whose suffix has a
@@ -29,6 +29,7 @@ MAX_OBJECTS = 2000
 class Writer:
     description: str
     write: Callable[[object, str, dict], list[str]]
+    names: tuple[str, ...]  # every file it may write: the parent accepts no other name
 
 
 def _objects_json(scene, job_dir: str, job: dict) -> list[str]:
@@ -49,5 +50,6 @@ def _objects_json(scene, job_dir: str, job: dict) -> list[str]:
 
 
 WRITERS: dict[str, Writer] = {
-    "objects": Writer("objects.json: every object's name, type, semantic class, location and size", _objects_json),
+    "objects": Writer("objects.json: every object's name, type, semantic class, location and size", _objects_json,
+                      ("objects.json",)),
 }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -27,6 +26,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from blender_actors import framing, outputs
+from blender_actors.child_outputs import WRITERS
+from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
 from blender_actors.protocol import (ChildConfined, ChildResult, RenderError, RenderRecord, RenderRequest,
                                      RenderResult, WorkerStats)
@@ -171,11 +172,16 @@ class BlenderWorker:
             dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
                 (Path(job_dir) / "request.json").write_text(json.dumps(job))
-                return self._fork_and_collect(zygote, job, job_dir, dir_fd, timeout, record)
+                result = self._fork_and_collect(zygote, job, job_dir, dir_fd, timeout, record)
             finally:
                 os.close(dir_fd)
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)  # fd-based: never follows a planted link
+            left = remove_tree(job_dir)  # iterative, fd-based, never follows a link, undoes modes; never raises
+        if left:
+            self.stats.protocol_errors += 1
+            return RenderResult(record=result.record, error=RenderError(
+                kind="protocol", message=f"the job left {left} entries in its directory that could not be removed"))
+        return result
 
     def _fork_and_collect(self, zygote: ZygoteProcess, job: dict, job_dir: str, dir_fd: int, timeout: float,
                           record: RenderRecord) -> RenderResult:
@@ -245,7 +251,8 @@ class BlenderWorker:
         if result.error:
             return RenderResult(record=record, error=RenderError(**result.error.model_dump()))
         try:
-            files = outputs.read_outputs(dir_fd, list(result.files), job)
+            expected = {"render.png"}.union(*(WRITERS[name].names for name in job.get("outputs", [])))
+            files = outputs.read_outputs(dir_fd, list(result.files), job, expected)
         except outputs.OutputError as exc:
             raise _JobFailed("protocol", f"bad output from the job: {exc}") from exc
         png = files.pop("render.png", None)

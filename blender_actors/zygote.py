@@ -103,6 +103,7 @@ def device_paths(cfg: dict) -> list[str]:
 
 class Zygote:
     def __init__(self, ctrl: socket.socket, workdir: str, cfg: dict, kernel: dict):
+        from blender_actors import jail
         from blender_actors.jail import Policy
 
         self.ctrl = ctrl
@@ -111,7 +112,11 @@ class Zygote:
         self.kernel = kernel
         self.policy = Policy(job_dir="", read=read_paths(cfg), write=list(cfg.get("writable_dirs", [])),
                              devices=device_paths(cfg), allow_weaker=bool(cfg.get("allow_weaker")),
-                             skip=list(cfg.get("skip_layers", [])))
+                             skip=list(cfg.get("skip_layers", [])), memory_limited=bool(cfg.get("memory_mb")))
+        try:  # once here, not in every job (~0.1 s); a child without it compiles its own or reports the layer missing
+            self.policy.seccomp_bpf = jail.compile_filter(self.policy.memory_limited)
+        except (ImportError, OSError, AttributeError, ValueError):
+            pass
         self.jobs = 0
 
     def send(self, msg: dict) -> None:
@@ -131,6 +136,11 @@ class Zygote:
             if msg.get("op") == "fork" and len(fds) == 1:
                 if not self.run_job(msg, fds[0]):
                     return 0
+            elif msg.get("op") == "kill" and not fds:
+                # the parent's deadline passed as the job ended on its own (a CPU-bound job meets its
+                # RLIMIT_CPU there): the job is gone and "exited" already sent. Answering would leave
+                # an "error" for the next job's fork to read, and fail that job.
+                continue
             else:
                 for fd in fds:
                     os.close(fd)

@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
 from blender_actors.limits import child_environment
 
@@ -85,8 +85,7 @@ def sweep_stale_workdirs() -> int:
             continue  # its owner is alive
         finally:
             os.close(fd)
-        shutil.rmtree(path, ignore_errors=True)
-        removed += 1
+        removed += remove_tree(str(path)) == 0
     return removed
 
 
@@ -133,7 +132,7 @@ class ZygoteProcess:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                     close_fds=True)
         except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_tree(workdir)
             os.close(owner_fd)
             raise RuntimeError(f"Blender worker failed to start: {exc}") from exc
         finally:
@@ -237,7 +236,7 @@ class ZygoteProcess:
             self.sock.close()
         except OSError:
             pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_tree(self.workdir)  # what a job did to its dir cannot make this raise (see cleanup)
         if self.owner_fd >= 0:
             os.close(self.owner_fd)  # after the removal: a sweeper never sees it unowned
             self.owner_fd = -1
