@@ -19,6 +19,7 @@ import traceback
 import warnings
 
 MAX_STDOUT = 16 * 1024
+OUTPUT_DIR = "outputs"  # under the workdir: the files a job's output writers wrote
 MAX_ERROR = 2000
 SAFE_BUILTINS = (
     "abs all any bool bytes callable chr complex dict divmod enumerate filter float frozenset hash int "
@@ -91,6 +92,7 @@ class Server:
         self.jobs = 0
         self.device_kind: str | None = None  # cached after the first GPU probe
         self.log_path = os.path.join(args.workdir, "blender.log")
+        self.extra_timings: dict[str, float] = {}
 
     # --- device -----------------------------------------------------------------
     def select_device(self, scene, want: str) -> str:
@@ -178,6 +180,9 @@ class Server:
                 scene.render.threads = job["threads"]
             record["device"] = self.select_device(scene, job.get("device", "auto"))
             record["threads"] = scene.render.threads
+            writers = _output_writers(job)
+            for writer in writers:  # e.g. instance ids and passes: set before the one render
+                writer.prepare(scene, job)
             path = os.path.join(self.args.workdir, f"render-{self.jobs}.png")
             scene.render.filepath = path
             t["setup"] = time.perf_counter()
@@ -186,6 +191,8 @@ class Server:
             with open(path, "rb") as fh:
                 png = strip_png_text(fh.read())
             os.unlink(path)
+            if writers:
+                record["files"] = self._write_outputs(scene, job, writers)
         except Exception as exc:  # noqa: BLE001
             return self._reply(record, t, {"kind": "render", "message": f"{type(exc).__name__}: {exc}", "line": None}, out)
         record["counts"] = {
@@ -194,6 +201,19 @@ class Server:
             "lights": sum(1 for o in bpy.data.objects if o.type == "LIGHT"),
         }
         return self._reply(record, t, None, out, png)
+
+    def _write_outputs(self, scene, job: dict, writers: list) -> list[str]:
+        """Run each requested output writer into a fresh output folder of this job; the
+        parent reads the named files from there and checks them (dataset_outputs)."""
+        out_dir = os.path.join(self.args.workdir, OUTPUT_DIR)
+        os.makedirs(out_dir, exist_ok=True)
+        for name in os.listdir(out_dir):
+            os.unlink(os.path.join(out_dir, name))
+        files: list[str] = []
+        for writer in writers:
+            files += writer.write(scene, out_dir, job)
+        self.extra_timings = {k: float(v) for k, v in job.pop("_timings", {}).items()}
+        return files
 
     def _reply(self, record: dict, t: dict, error: dict | None, out: _Output | None = None, png: bytes = b""):
         end = time.perf_counter()
@@ -206,11 +226,13 @@ class Server:
                 prev = t[name]
         timings["encode_s"] = round(end - prev, 5) if "render" in t else 0.0
         timings["total_s"] = round(end - t["start"], 5)
+        timings.update(self.extra_timings)
+        self.extra_timings = {}
         record["timings"] = timings
         record["stdout"] = out.text() if out else ""
         record["blender_warnings"] = self._log_warnings()
         record["rss_mb"] = _rss_mb()
-        return {"op": "result", "error": error, "record": record}, png
+        return {"op": "result", "error": error, "record": record, "files": record.pop("files", [])}, png
 
     def _log_warnings(self) -> list[str]:
         try:
@@ -220,6 +242,16 @@ class Server:
             return []
         keep = [ln.strip() for ln in tail.splitlines() if "warning" in ln.lower() or "error" in ln.lower()]
         return keep[:50]
+
+
+def _output_writers(job: dict) -> list:
+    """The writers of the outputs a job asked for (blender_actors.dataset_writers)."""
+    names = job.get("outputs") or []
+    if not names:
+        return []
+    from blender_actors.dataset_writers import WRITERS
+
+    return [WRITERS[name] for name in names]
 
 
 def strip_png_text(png: bytes) -> bytes:

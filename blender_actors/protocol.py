@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ErrorKind = Literal["rejected", "program", "timeout", "crash", "render", "startup"]
+ErrorKind = Literal["rejected", "program", "timeout", "crash", "render", "startup", "protocol"]
 
 
 class RenderRequest(BaseModel):
@@ -20,6 +20,19 @@ class RenderRequest(BaseModel):
     engine: Literal["CYCLES", "BLENDER_WORKBENCH", "BLENDER_EEVEE"] = "CYCLES"
     denoise: bool = False
     timeout_s: float | None = Field(None, gt=0, description="None: the worker's job_timeout_s")
+    outputs: list[str] = Field(default_factory=list, max_length=8,
+                               description="extra outputs written from the same render "
+                                           "(blender_actors.dataset_writers: passes, glb, usd)")
+
+    @field_validator("outputs")
+    @classmethod
+    def _known_outputs(cls, value: list[str]) -> list[str]:
+        from blender_actors.dataset_writers import WRITERS
+
+        unknown = [v for v in value if v not in WRITERS]
+        if unknown or len(set(value)) != len(value):
+            raise ValueError(f"outputs {value} must be distinct names from {sorted(WRITERS)}")
+        return value
 
 
 class RenderError(BaseModel):
@@ -51,6 +64,7 @@ class RenderRecord(BaseModel):
 
 class RenderResult(BaseModel):
     png: bytes | None = None
+    files: dict[str, bytes] = {}  # the requested outputs, checked by blender_actors.dataset_outputs
     error: RenderError | None = None
     record: RenderRecord = RenderRecord()
 

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from blender_actors import framing
+from blender_actors.child import OUTPUT_DIR
 from blender_actors.config import WorkerConfig
+from blender_actors.dataset_outputs import OutputError, read_outputs
 from blender_actors.limits import child_environment
 from blender_actors.protocol import RenderError, RenderRecord, RenderRequest, RenderResult, WorkerStats
 from blender_actors.sandbox import check_program
@@ -107,6 +109,19 @@ class _Child:
             return (Path(self.workdir) / "blender.log").read_text(errors="replace")[-2000:]
         except OSError:
             return ""
+
+
+def _read_files(workdir: str, names, job: dict) -> tuple[dict[str, bytes], RenderError | None]:
+    """The job's output files, checked (dataset_outputs), then removed from the child's folder."""
+    out_dir = os.path.join(workdir, OUTPUT_DIR)
+    try:
+        if not names:
+            raise OutputError("the job asked for outputs but the child named no files")
+        return read_outputs(out_dir, names, job), None
+    except (OutputError, OSError) as exc:
+        return {}, RenderError(kind="protocol", message=f"bad output from the job: {exc}"[:2000])
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -239,11 +254,14 @@ class BlenderWorker:
         self.stats.rss_mb = record.rss_mb or 0.0
         self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, self.stats.rss_mb)
         error = RenderError(**header["error"]) if header.get("error") else None
+        files: dict[str, bytes] = {}
+        if request.outputs and error is None:
+            files, error = _read_files(child.workdir, header.get("files"), job)
         if child.jobs >= self.config.max_jobs_per_process or (record.rss_mb or 0) > self.config.max_rss_mb:
             self.stats.recycles += 1
             child.close()
             self._child = None
-        return RenderResult(png=png or None, error=error, record=record)
+        return RenderResult(png=png or None, files=files, error=error, record=record)
 
     def _discard(self, child: _Child) -> None:
         child.kill()

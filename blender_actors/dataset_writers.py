@@ -1,0 +1,216 @@
+"""Dataset outputs written inside the Blender job child: passes, scene facts, GLB, USD.
+
+Runs in the confined job child after the program built its scene (bpy is imported inside
+the functions: this module must import without bpy, because the parent validates output
+names against `WRITERS`). One render serves every output: `prepare` runs before it
+(instance ids as `pass_index`, Cycles view-layer passes: depth, normal, object index),
+`write` after it (the passes read back from the render result, the exporters on the same
+scene). Each writer writes only into the job directory and returns the names it wrote;
+the parent (`blender_actors.dataset_outputs`) trusts none of them: it checks format, size
+and count, and `datasets/` derives every user-facing file from the checked data.
+
+What is a "surface": an object that renders as a surface (mesh, curve, text, metaball)
+and is not volume-only (a fog domain is lighting, not an object). Surfaces get instance
+ids 1..N in name order, the same ids in every output; everything else keeps id 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+MAX_OBJECTS = 2000
+SURFACE_TYPES = ("MESH", "CURVE", "SURFACE", "META", "FONT")
+PASSES_FILE = "passes.npy"  # float32 (H, W, 5): depth, normal x y z, instance id
+FACTS_FILE = "scene.json"
+GLB_FILE = "scene.glb"
+USD_FILE = "scene.usdc"
+USD_ROOT = "/World"  # Isaac Sim's convention for the default prim
+
+
+@dataclass(frozen=True)
+class Writer:
+    description: str
+    prepare: Callable[[object, dict], None]  # (scene, job): before the render
+    write: Callable[[object, str, dict], list[str]]  # (scene, job_dir, job) -> names written
+
+
+def _volume_only(obj) -> bool:
+    """True when every material of the object feeds only a Volume output (a fog domain)."""
+    mats = [slot.material for slot in obj.material_slots if slot.material is not None]
+    if not mats:
+        return False
+    for mat in mats:
+        tree = mat.node_tree
+        if tree is None:
+            return False
+        outputs = [n for n in tree.nodes if n.bl_idname == "ShaderNodeOutputMaterial"]
+        if any(n.inputs["Surface"].is_linked for n in outputs) or not outputs:
+            return False
+    return True
+
+
+def surfaces(scene) -> list:
+    """The objects that get instance ids, in name order (stable across runs and outputs)."""
+    found = [o for o in scene.objects if o.type in SURFACE_TYPES and not o.hide_render and not _volume_only(o)]
+    return sorted(found, key=lambda o: o.name)[:MAX_OBJECTS]
+
+
+def _timing(job: dict, name: str, seconds: float) -> None:
+    job.setdefault("_timings", {})[name] = round(seconds, 5)
+
+
+# --- passes --------------------------------------------------------------------------
+def assign_ids(scene, job: dict) -> None:
+    """Instance ids into `pass_index` and the custom property `instance_id` (which the
+    exporters carry into GLB extras and USD attributes); every other object gets 0."""
+    for obj in scene.objects:
+        obj.pass_index = 0
+    for index, obj in enumerate(surfaces(scene), start=1):
+        obj.pass_index = index
+        obj["instance_id"] = index
+
+
+def prepare_passes(scene, job: dict) -> None:
+    """Instance ids, and the depth, normal and object-index passes on the view layer."""
+    import bpy
+
+    assign_ids(scene, job)
+    scene.render.use_single_layer = True  # the active view layer only: one layer to read back
+    layer = bpy.context.view_layer
+    layer.use_pass_z = True
+    layer.use_pass_normal = True
+    layer.use_pass_object_index = True
+
+
+def _channel(channels: dict, suffix: str):
+    for name, pixels in channels.items():
+        if name.endswith(suffix):
+            return pixels
+    raise RuntimeError(f"the render has no {suffix.lstrip('.')} pass")
+
+
+def write_passes(scene, job_dir: str, job: dict) -> list[str]:
+    """passes.npy (depth, normal, instance id per pixel) and scene.json (camera, objects)."""
+    import bpy
+    import numpy as np
+    import OpenEXR
+
+    t0 = time.perf_counter()
+    exr = os.path.join(job_dir, "passes.exr")
+    settings = scene.render.image_settings
+    settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.color_depth = "32"
+    settings.exr_codec = "ZIP"
+    bpy.data.images["Render Result"].save_render(exr, scene=scene)
+    with OpenEXR.File(exr, separate_channels=True) as exr_file:
+        channels = {name: ch.pixels for part in exr_file.parts for name, ch in part.channels.items()}
+    os.unlink(exr)
+    stack = [_channel(channels, s) for s in (".Depth.Z", ".Normal.X", ".Normal.Y", ".Normal.Z", ".Object Index.X")]
+    passes = np.ascontiguousarray(np.stack(stack, axis=-1), dtype="<f4")
+    np.save(os.path.join(job_dir, PASSES_FILE), passes, allow_pickle=False)
+    with open(os.path.join(job_dir, FACTS_FILE), "w", encoding="utf-8") as fh:
+        json.dump(scene_facts(scene), fh, ensure_ascii=True, allow_nan=False)
+    _timing(job, "passes_s", time.perf_counter() - t0)
+    return [PASSES_FILE, FACTS_FILE]
+
+
+def _matrix(m) -> list[float]:
+    return [float(m[r][c]) for r in range(4) for c in range(4)]
+
+
+def _text(value, limit: int = 128) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def scene_facts(scene) -> dict:
+    """What only Blender knows after the program ran: the camera, each surface's class,
+    instance id, transform and local bounds, the suns. Plain numbers; the parent checks them."""
+    import bpy
+
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    cam = scene.camera
+    data = cam.data
+    objects = []
+    for obj in surfaces(scene):
+        corners = [tuple(c) for c in obj.evaluated_get(depsgraph).bound_box]
+        objects.append({
+            "name": _text(obj.name), "semantic": _text(obj.get("semantic"), 64), "instance_id": obj.pass_index,
+            "matrix_world": _matrix(obj.matrix_world),
+            "bbox_min": [min(c[i] for c in corners) for i in range(3)],
+            "bbox_max": [max(c[i] for c in corners) for i in range(3)],
+        })
+    suns = [{"name": _text(o.name), "matrix_world": _matrix(o.matrix_world), "energy": float(o.data.energy),
+             "color": [float(c) for c in o.data.color]}
+            for o in scene.objects if o.type == "LIGHT" and o.data.type == "SUN"][:16]
+    return {
+        "camera": {
+            "name": _text(cam.name), "type": data.type, "matrix_world": _matrix(cam.matrix_world),
+            "lens_mm": float(data.lens), "sensor_width_mm": float(data.sensor_width),
+            "sensor_height_mm": float(data.sensor_height), "sensor_fit": data.sensor_fit,
+            "shift_x": float(data.shift_x), "shift_y": float(data.shift_y),
+            "clip_start": float(data.clip_start), "clip_end": float(data.clip_end),
+        },
+        "render": {"width": scene.render.resolution_x, "height": scene.render.resolution_y,
+                   "pixel_aspect_x": float(scene.render.pixel_aspect_x),
+                   "pixel_aspect_y": float(scene.render.pixel_aspect_y)},
+        "objects": objects,
+        "suns": suns,
+    }
+
+
+# --- exports -------------------------------------------------------------------------
+def _select_exported(scene) -> None:
+    """Select the surfaces, the camera and the suns: what a simulator loads."""
+    import bpy
+
+    keep = {o.name for o in surfaces(scene)} | {scene.camera.name}
+    keep |= {o.name for o in scene.objects if o.type == "LIGHT"}
+    layer = bpy.context.view_layer
+    for obj in scene.objects:
+        if obj.name in layer.objects:
+            obj.select_set(obj.name in keep)
+
+
+def write_glb(scene, job_dir: str, job: dict) -> list[str]:
+    """scene.glb: named nodes, materials, the camera and the sun; each node's custom
+    properties (`semantic`, `instance_id`) in its `extras`. glTF is +Y up (the exporter
+    converts Blender's +Z up), metres."""
+    import addon_utils
+    import bpy
+
+    t0 = time.perf_counter()
+    addon_utils.enable("io_scene_gltf2", default_set=False)
+    _select_exported(scene)
+    bpy.ops.export_scene.gltf(
+        filepath=os.path.join(job_dir, GLB_FILE), export_format="GLB", use_selection=True, export_extras=True,
+        export_cameras=True, export_lights=True, export_yup=True, export_apply=True)
+    _timing(job, "glb_s", time.perf_counter() - t0)
+    return [GLB_FILE]
+
+
+def write_usd(scene, job_dir: str, job: dict) -> list[str]:
+    """scene.usdc: named prims under /World, materials (UsdPreviewSurface), camera, sun;
+    custom properties as `userProperties:*` (the parent adds Isaac Sim's semantic labels),
+    metersPerUnit 1, up axis Z."""
+    import bpy
+
+    t0 = time.perf_counter()
+    _select_exported(scene)
+    bpy.ops.wm.usd_export(
+        filepath=os.path.join(job_dir, USD_FILE), selected_objects_only=True, export_animation=False,
+        export_custom_properties=True, export_materials=True, generate_preview_surface=True,
+        export_textures_mode="KEEP", export_cameras=True, export_lights=True, convert_world_material=False,
+        root_prim_path=USD_ROOT, convert_orientation=False, convert_scene_units="METERS", meters_per_unit=1.0)
+    _timing(job, "usd_s", time.perf_counter() - t0)
+    return [USD_FILE]
+
+
+WRITERS: dict[str, Writer] = {
+    "passes": Writer("passes.npy (depth, normal, instance id) and scene.json (camera, objects)",
+                     prepare_passes, write_passes),
+    "glb": Writer("scene.glb: nodes, materials, camera, sun; class in each node's extras", assign_ids, write_glb),
+    "usd": Writer("scene.usdc: prims, materials, camera, sun; metersPerUnit 1, up axis Z", assign_ids, write_usd),
+}
