@@ -125,9 +125,30 @@ def label_stage(src: str, dst: str, labels: dict[str, str]) -> dict:
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
     stage.SetDefaultPrim(root)
-    if not stage.GetRootLayer().Export(dst):
+    if not canonical(stage.GetRootLayer()).Export(dst):
         raise UsdLabelError("could not be written back")
     return {"prims": len(prims)}
+
+
+def canonical(layer):
+    """A copy of `layer` with every prim's children in name order. Blender's exporter writes
+    them in an order that changes from run to run (it walks a hash set); sorted, the same
+    scene gives the same bytes."""
+    from pxr import Sdf
+
+    out = Sdf.Layer.CreateAnonymous(".usdc")
+    out.TransferContent(layer)
+
+    def rebuild(path) -> None:
+        spec = out.pseudoRoot if path == Sdf.Path.absoluteRootPath else out.GetPrimAtPath(path)
+        names = sorted(spec.nameChildren.keys())
+        spec.nameChildren.clear()
+        for name in names:
+            Sdf.CopySpec(layer, path.AppendChild(name), out, path.AppendChild(name))
+            rebuild(path.AppendChild(name))
+
+    rebuild(Sdf.Path.absoluteRootPath)
+    return out
 
 
 def main() -> int:
