@@ -81,7 +81,8 @@ def project(camera: CameraJson, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     pts = np.c_[np.asarray(points, dtype=np.float64), np.ones(len(points))]
     cam = (camera.w2c() @ pts.T)[:3]
     uv = camera.k() @ cam
-    return (uv[:2] / uv[2]).T, cam[2]
+    with np.errstate(divide="ignore", invalid="ignore"):  # points on the camera plane: the caller checks z
+        return (uv[:2] / uv[2]).T, cam[2]
 
 
 def pixel_rays(camera: CameraJson, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
