@@ -174,6 +174,25 @@ def _select_exported(scene) -> None:
             obj.select_set(obj.name in keep)
 
 
+def flatten_procedural_colours(scene) -> None:
+    """Exporters keep image textures, not procedural ones: glTF's exporter writes white for a
+    Base Color fed by a noise texture. Unlink such inputs so each material exports the base
+    colour its program set (seig's programs keep it in the socket's own value). Runs after
+    the render, so the picture is unchanged."""
+    for obj in surfaces(scene):
+        for slot in obj.material_slots:
+            tree = slot.material.node_tree if slot.material else None
+            if tree is None:
+                continue
+            for node in tree.nodes:
+                if node.bl_idname != "ShaderNodeBsdfPrincipled":
+                    continue
+                for name in ("Base Color", "Roughness", "Metallic"):
+                    for link in list(node.inputs[name].links):
+                        if link.from_node.bl_idname != "ShaderNodeTexImage":
+                            tree.links.remove(link)
+
+
 def write_glb(scene, job_dir: str, job: dict) -> list[str]:
     """scene.glb: named nodes, materials, the camera and the sun; each node's custom
     properties (`semantic`, `instance_id`) in its `extras`. glTF is +Y up (the exporter
@@ -183,6 +202,7 @@ def write_glb(scene, job_dir: str, job: dict) -> list[str]:
 
     t0 = time.perf_counter()
     addon_utils.enable("io_scene_gltf2", default_set=False)
+    flatten_procedural_colours(scene)
     _select_exported(scene)
     bpy.ops.export_scene.gltf(
         filepath=os.path.join(job_dir, GLB_FILE), export_format="GLB", use_selection=True, export_extras=True,
@@ -192,17 +212,19 @@ def write_glb(scene, job_dir: str, job: dict) -> list[str]:
 
 
 def write_usd(scene, job_dir: str, job: dict) -> list[str]:
-    """scene.usdc: named prims under /World, materials (UsdPreviewSurface), camera, sun;
+    """scene.usdc: named prims under /World, materials (UsdPreviewSurface), camera, sun, the
+    world as a dome light;
     custom properties as `userProperties:*` (the parent adds Isaac Sim's semantic labels),
     metersPerUnit 1, up axis Z."""
     import bpy
 
     t0 = time.perf_counter()
+    flatten_procedural_colours(scene)
     _select_exported(scene)
     bpy.ops.wm.usd_export(
         filepath=os.path.join(job_dir, USD_FILE), selected_objects_only=True, export_animation=False,
         export_custom_properties=True, export_materials=True, generate_preview_surface=True,
-        export_textures_mode="KEEP", export_cameras=True, export_lights=True, convert_world_material=False,
+        export_textures_mode="KEEP", export_cameras=True, export_lights=True, convert_world_material=True,
         root_prim_path=USD_ROOT, convert_orientation=False, convert_scene_units="METERS", meters_per_unit=1.0)
     _timing(job, "usd_s", time.perf_counter() - t0)
     return [USD_FILE]

@@ -67,8 +67,9 @@ def generate(program: str, image_id: str, run_id: str, prefix: str, size: tuple[
                                 outputs=blender_outputs(cfg.outputs))
         rendered = renderer.render(request)
         if not rendered.ok:
-            result.failed.append({"variant": variant.index, "kind": rendered.error.kind if rendered.error else "render",
-                                  "message": str(rendered.error)[:1000]})
+            error = rendered.error
+            result.failed.append({"variant": variant.index, "kind": error.kind if error else "render",
+                                  "message": (error.message if error else "no image came back")[:1000]})
             continue
         try:
             built.append((variant, build(rendered, width, height, cfg.outputs), rendered))

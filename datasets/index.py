@@ -1,9 +1,9 @@
 """The dataset index of a run: `<run>/dataset/part-*.parquet`, one row per sample.
 
-Rows travel from each image's finalize task to the driver with the results row (and are
-kept in the image's record.json, so a rerun that recovers an image from its record gets
-its dataset rows back too); the driver buffers them and writes Parquet parts, each file
-written atomically, then the dataset card (`datasets.card`) when the run ends.
+Rows travel from each image's finalize task to the driver with the results row and are
+kept in the image's record.json; the driver buffers them and writes Parquet parts, each
+file written atomically, then the dataset card (`datasets.card`) when the run ends. A
+rerun adds the rows of any finished image the index lacks (`indexed_ids`), from its record.
 """
 from __future__ import annotations
 
@@ -111,3 +111,16 @@ def read_index(uri: str, storage_options: dict | None = None) -> pa.Table:
     if not parts:
         return SCHEMA.empty_table()
     return pa.concat_tables([pq.read_table(p, filesystem=fs) for p in parts], promote_options="default")
+
+
+def indexed_ids(uri: str, storage_options: dict | None = None) -> set[str]:
+    """image_ids with rows in a dataset folder (one part at a time, one column)."""
+    fs, path = url_to_fs(uri, **(storage_options or {}))
+    try:
+        parts = fs.glob(posixpath.join(path, "part-*.parquet"))
+    except FileNotFoundError:
+        return set()
+    ids: set[str] = set()
+    for part in parts:
+        ids.update(pq.read_table(part, columns=["image_id"], filesystem=fs).column("image_id").to_pylist())
+    return ids

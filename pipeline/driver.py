@@ -107,12 +107,13 @@ class Driver:
         run, opts = self.cfg.run, self.cfg.run.storage_options
         here = read_ids(run.output, self.run_id, storage_options=opts)
         recover = []
-        for image_id, path in recorded_ids(run.output, self.run_id, opts).items():
+        recorded = recorded_ids(run.output, self.run_id, opts)
+        self._recover_index(recorded)
+        for image_id, path in recorded.items():
             if image_id not in here:
                 record = load_record(path, opts)
-                row = row_from_record(record, image_id, record.get("uri"), self.run_id, posixpath.dirname(path))
-                row[DATASET_ROWS] = (record.get("dataset") or {}).get("samples", [])
-                recover.append(row)
+                recover.append(row_from_record(record, image_id, record.get("uri"), self.run_id,
+                                               posixpath.dirname(path)))
                 here.add(image_id)
         history_runs = list_runs(run.output, opts) if run.history == "all" else list(run.history)
         earlier: set[str] = set()
@@ -129,12 +130,11 @@ class Driver:
         cfg = self.cfg
         manifest: Manifest = open_manifest(cfg.run.manifest, cfg.run.storage_options)
         total = manifest.count_rows()
+        self.index = self._dataset_index()
         here, earlier, recovered = self.done_ids()
         writer = ResultsWriter(cfg.run.output, self.run_id, manifest.dataset.schema, cfg.run.results_flush_rows,
                                cfg.run.results_flush_s, cfg.run.storage_options)
-        self.index = self._dataset_index()
         for row in recovered:
-            self._index_rows(row)
             writer.add(row)
         self.summary.recovered = len(recovered)
         m = self.metrics
@@ -310,9 +310,23 @@ class Driver:
                                   lambda uri, data: write_bytes(uri, data, **opts), storage_options=opts)
 
     def _index_rows(self, row: dict) -> None:
-        """Move an image's dataset rows (live, or rebuilt from its record) into the index."""
+        """Move a finished image's dataset rows into the index."""
         if self.index is not None:
             self.index.add_from_row(row)
+
+    def _recover_index(self, recorded: dict[str, str]) -> None:
+        """Dataset rows of this run's finished images that its index lacks (a driver stopped
+        before it flushed them), from their records: the index loses nothing either."""
+        if self.index is None:
+            return
+        from datasets.index import indexed_ids
+
+        opts = self.cfg.run.storage_options
+        have = indexed_ids(self.index.dir, opts)
+        for image_id, path in recorded.items():
+            if image_id not in have:
+                record = load_record(path, opts)
+                self.index.add_from_row({DATASET_ROWS: (record.get("dataset") or {}).get("samples", [])})
 
     def _close_index(self) -> None:
         if self.index is not None:

@@ -45,7 +45,7 @@ def street() -> Scene:
     ]
     geometry = Geometry(objects=[ObjectShape(name=n, semantic=c, shape=s, size=size, location=loc, yaw_deg=yaw)
                                  for n, c, s, size, loc, yaw in objs])
-    materials = {o.name: Surface(color=(0.5, 0.45, 0.4), roughness=0.7) for o in geometry.objects}
+    materials = {o.name: Surface(color=(0.5, 0.45, 0.4), roughness=0.7, noise_strength=0.2) for o in geometry.objects}
     materials["car_1"] = Surface(color=(0.7, 0.1, 0.1), roughness=0.3)
     return Scene(title="test street", geometry=geometry, materials=materials,
                  composition=Composition(camera=Camera(location=(0.3, 0.0, 1.6), pitch_deg=-4.0, focal_mm=24.0)),
@@ -72,6 +72,14 @@ def _files(dataset, n: str) -> dict[str, bytes]:
 
 def _geometry(program: str) -> dict[str, dict]:
     return {o["name"]: o for o in section_params(parse(program).get("geometry"), "geometry")["objects"]}
+
+
+def _materials(program: str) -> dict[str, dict]:
+    return section_params(parse(program).get("materials"), "materials")
+
+
+def _linear(srgb) -> list[float]:
+    return [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in srgb]
 
 
 def _blender_matrix(obj: dict) -> np.ndarray:
@@ -125,6 +133,10 @@ def test_glb_reloads_with_named_nodes_classes_and_blenders_transforms(dataset):
         m[:3, :3] = rot @ np.diag(node.scale or [1, 1, 1])
         m[:3, 3] = node.translation or [0, 0, 0]
         np.testing.assert_allclose(z_up @ m @ np.linalg.inv(z_up), _blender_matrix(obj), atol=1e-4, err_msg=name)
+        # The program's colour, not white: procedural noise is not exported, its base colour is.
+        material = gltf.materials[gltf.meshes[node.mesh].primitives[0].material]
+        colour = _materials(dataset["program"])[name]["color"]
+        np.testing.assert_allclose(material.pbrMetallicRoughness.baseColorFactor[:3], _linear(colour), atol=1e-3)
 
 
 def test_usd_reloads_with_prims_isaac_labels_and_blenders_transforms(dataset):
@@ -146,6 +158,9 @@ def test_usd_reloads_with_prims_isaac_labels_and_blenders_transforms(dataset):
         assert prim.GetAttribute("semantic:Semantics:params:semanticData").Get() == obj["class"]
         m = np.array(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default())).T  # row vectors
         np.testing.assert_allclose(m, _blender_matrix(obj), atol=1e-4, err_msg=name)
+        shader = stage.GetPrimAtPath(f"/World/_materials/{name}/Principled_BSDF")
+        np.testing.assert_allclose(shader.GetAttribute("inputs:diffuseColor").Get(),
+                                   _linear(_materials(dataset["program"])[name]["color"]), atol=1e-3)
 
 
 def test_usd_core_and_bpy_share_one_environment():

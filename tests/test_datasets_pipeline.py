@@ -59,3 +59,36 @@ def test_main_job_writes_a_dataset_the_reader_loads(ray_local, tmp_path, photos)
     again = run_job(cfg, progress=False)
     assert again.recovered == 1 and again.submitted == 0
     assert len(open_dataset(str(run / "dataset"))) == 2
+    # Results flushed, index not: the index alone is rebuilt, once.
+    shutil.rmtree(run / "dataset")
+    third = run_job(cfg, progress=False)
+    assert third.recovered == 0 and third.submitted == 0 and third.skipped_done_this_run == 1
+    assert len(open_dataset(str(run / "dataset"))) == 2
+    run_job(cfg, progress=False)
+    assert len(open_dataset(str(run / "dataset"))) == 2  # nothing added twice
+
+
+def test_seig_dataset_renders_an_edited_program(tmp_path):
+    import subprocess
+    import sys
+
+    from scene_program.examples import street_scene
+    from scene_program.writer import write_program
+
+    program = tmp_path / "07.py"
+    program.write_text(write_program(street_scene()).replace("'focal_mm': 24.0", "'focal_mm': 30.0"))
+    seig = [sys.executable, "-m", "pipeline.cli", "dataset"]
+    out = subprocess.run(seig + [str(program), "--out", str(tmp_path / "ds"), "--width", "64", "--height", "48",
+                                 "--samples", "1", "--outputs", "rgb,camera,objects"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-1000:]
+    folder = tmp_path / "ds" / "scenes" / "07" / "samples" / "00"
+    assert {p.name for p in folder.iterdir()} == {"rgb.png", "camera.json", "objects.json"}
+    assert json.loads((folder / "camera.json").read_text())["fx"] == 30.0 / 36.0 * 64
+    assert len(open_dataset(str(tmp_path / "ds" / "dataset"))) == 1
+    broken = tmp_path / "broken.py"
+    broken.write_text(program.read_text().replace("def build_geometry():", "def build_geometry():\n    1 / 0"))
+    bad = subprocess.run(seig + [str(broken), "--out", str(tmp_path / "bad"), "--width", "32", "--height", "32",
+                                 "--samples", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert bad.returncode == 1 and "sample 00 failed (program): " in bad.stderr and "ZeroDivisionError" in bad.stderr
+    assert not (tmp_path / "bad" / "scenes" / "broken" / "samples").exists()

@@ -7,8 +7,8 @@ each file of a sample. Part 2 (`--photos N`, the batch job on local Ray with the
 backend): the same photos with the dataset off, with sample 00 only, and with
 `--variants` variants: wall time and images per minute.
 
-    .venv/bin/python bench/datasets.py                      # both parts, defaults below
-    .venv/bin/python bench/datasets.py --photos 0           # part 1 only
+    .venv/bin/python bench/dataset_cost.py                      # both parts, defaults below
+    .venv/bin/python bench/dataset_cost.py --photos 0           # part 1 only
 """
 from __future__ import annotations
 
