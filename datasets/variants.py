@@ -44,7 +44,7 @@ CLASS_RANGES: dict[str, tuple[float, tuple[float, float], tuple[float, float]]] 
     "other": (0.05, (0.85, 1.15), (0.3, 0.9)),
 }
 CAMERA_CLEARANCE_M = 0.5
-MIN_CAMERA_HEIGHT_M = 0.3
+MIN_CAMERA_HEIGHT_M = 0.6  # above the clearance kept from the ground
 
 
 class Variant(BaseModel):
@@ -81,7 +81,7 @@ def _lighting(lighting: dict, code: str, rng: random.Random, cfg: JitterConfig, 
     fog_roll, density = rng.random(), rng.uniform(*cfg.fog_density)
     if fog_roll < cfg.fog_probability:
         if "fog" in code:  # the section's code builds fog (seig's does); never rewrite code
-            lighting["fog"] = {"density": round(density, 5), "color": _mix(sky["horizon"], (0.78, 0.79, 0.8), 0.5),
+            lighting["fog"] = {"density": round(density, 4), "color": _mix(sky["horizon"], (0.78, 0.79, 0.8), 0.5),
                                "height_m": round(rng.uniform(40.0, 150.0), 2)}
             notes["fog_density"] = lighting["fog"]["density"]
         else:
@@ -104,10 +104,16 @@ def _materials(materials: dict, classes: dict[str, str], rng: random.Random, cfg
     return materials
 
 
+def _extent(obj: dict) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(size, location) of an object's solid; a plane is flat whatever its z size says."""
+    (sx, sy, sz), loc = obj["size"], obj["location"]
+    return (sx, sy, 0.0 if obj.get("shape") == "plane" else sz), tuple(loc)
+
+
 def _blocked(point: list[float], objects: list[dict]) -> str | None:
     """The name of an object whose (upright, yaw-turned) box the point is within clearance of."""
     for obj in objects:
-        (sx, sy, sz), (x, y, z) = obj["size"], obj["location"]
+        (sx, sy, sz), (x, y, z) = _extent(obj)
         yaw = math.radians(float(obj.get("yaw_deg", 0.0)))
         dx, dy = point[0] - x, point[1] - y
         lx, ly = dx * math.cos(yaw) + dy * math.sin(yaw), -dx * math.sin(yaw) + dy * math.cos(yaw)
@@ -121,7 +127,7 @@ def _free_ahead(point: list[float], objects: list[dict]) -> float:
     """Distance from `point` along +Y (the street) to the first object box it would enter."""
     best = math.inf
     for obj in objects:
-        (sx, sy, sz), (x, y, z) = obj["size"], obj["location"]
+        (sx, sy, sz), (x, y, z) = _extent(obj)
         if not z <= point[2] <= z + sz:
             continue
         yaw = math.radians(float(obj.get("yaw_deg", 0.0)))
