@@ -9,6 +9,7 @@ backend): the same photos with the dataset off, with sample 00 only, and with
 
     .venv/bin/python bench/dataset_cost.py                      # both parts, defaults below
     .venv/bin/python bench/dataset_cost.py --photos 0           # part 1 only
+    .venv/bin/python bench/dataset_cost.py --skip-part1         # part 2 only
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def part2(args) -> dict:
                             ("sample 00 only", ["dataset.variants=0"]),
                             (f"{args.variants} variants", [f"dataset.variants={args.variants}"])):
             cfg = load_config(os.path.join(root, "configs", "local.yaml"), [
-                f"run.manifest={manifest}", f"run.output={tmp}/out", f"run.run_id={label.replace(' ', '_')}",
+                f"run.manifest={manifest}", f"run.output={tmp}/{label.replace(' ', '_')}", "run.history=[]",
                 f"dataset.long_side={args.long_side}", f"dataset.samples={args.samples}", *args.set, *sets])
             t0 = time.perf_counter()
             summary = run_job(cfg, progress=False)
@@ -121,9 +122,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--variants", type=int, default=4)
     p.add_argument("--long-side", type=int, default=160, help="part 2's dataset size")
     p.add_argument("--set", action="append", default=[], help="more config overrides for part 2")
+    p.add_argument("--skip-part1", action="store_true")
     args = p.parse_args(argv)
     busy_warning()
-    summary = {"machine": machine(), "part1": part1(args)}
+    summary = {"machine": machine()}
+    if not args.skip_part1:
+        summary["part1"] = part1(args)
     if args.photos:
         print(f"\nPart 2: the batch job on {args.photos} photos (configs/local.yaml, dataset {args.long_side} px, "
               f"{args.samples} samples)")
