@@ -17,11 +17,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The shared libraries the bpy wheel links against that a slim image lacks (checked with
 # ldd on bpy/__init__.so: libGL/GLX/glvnd, X11 and its extensions, libSM/ICE, libxkbcommon,
 # libbsd); libEGL for headless EEVEE/Workbench; wget for KubeRay's default health probes.
+# libseccomp2: the Blender job child builds its seccomp filter with it (through pyseccomp).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         libgl1 libegl1 libglx0 libglvnd0 \
         libx11-6 libxext6 libxi6 libxxf86vm1 libxfixes3 libxrender1 libxkbcommon0 \
         libsm6 libice6 libbsd0 \
+        libseccomp2 \
         wget ca-certificates procps \
     && rm -rf /var/lib/apt/lists/*
 

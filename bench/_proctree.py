@@ -43,7 +43,7 @@ def _kind(pid: int, root: int) -> str:
             cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "other"
-    if "blender_actors.child" in cmd:
+    if "blender_actors.zygote" in cmd or "blender_actors.child" in cmd:
         return "Blender children"
     if "BlenderActor" in cmd:
         return "ray actor processes (BlenderActor)"

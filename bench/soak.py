@@ -8,8 +8,12 @@ raises in build_scene and one the static sandbox rejects). The bad ones are coun
 apart and must fail with their expected kind; the target is zero failed jobs among the
 valid programs.
 
-Reports: jobs, failed (valid / expected-bad), child starts, recycles, crashes, timeouts,
-peak RSS of the Blender child (max of record.rss_mb and worker.stats.peak_rss_mb) against
+Each job runs in its own child forked from the warm zygote: "child" RSS below is the job
+child's (reported by it), the zygote's RSS is read by the parent from /proc; after every
+job the bench counts processes left in the job's session or under the zygote (target 0).
+
+Reports: jobs, failed (valid / expected-bad), zygote starts, recycles, crashes, timeouts,
+peak RSS of the Blender job child (max of record.rss_mb and worker.stats.peak_rss_mb) against
 the bound (max_rss_mb), RSS sampled every --sample-every jobs (child and this parent
 process), RSS growth within each child's lifetime, throughput and total time.
 
@@ -30,6 +34,19 @@ from _common import busy_warning, box_variants, loadavg, machine, median, percen
 from blender_actors.config import WorkerConfig
 from blender_actors.protocol import RenderRequest
 from blender_actors.worker import BlenderWorker
+from blender_actors.zygote_process import session_members
+
+
+def _left_behind(worker: BlenderWorker, pid: int | None) -> int:
+    """Processes of a finished job still alive: its session, and any child of the zygote."""
+    left = len(session_members(pid)) if pid else 0
+    if worker.pid:
+        try:
+            with open(f"/proc/{worker.pid}/task/{worker.pid}/children") as fh:
+                left += len(fh.read().split())
+        except OSError:
+            pass
+    return left
 
 BAD_RAISES = (
     "import bpy\n\n"
@@ -86,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = []
     valid_i = bad_i = 0
     last = None  # the latest record that came from a child (a rejected job never reaches one)
+    left_behind = 0
+    zygote_rss: list[float] = []
     print(f"\n{'job':>5} {'child pid':>9} {'child jobs':>10} {'child RSS':>10} {'parent RSS':>10} "
           f"{'elapsed':>8} {'jobs/s':>7}")
     t0 = time.perf_counter()
@@ -101,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             res = worker.render(RenderRequest(program=program, width=args.width, height=args.height,
                                               samples=args.samples))
             rec = res.record
+            left_behind += _left_behind(worker, rec.pid)
+            if rec.zygote_rss_mb:
+                zygote_rss.append(rec.zygote_rss_mb)
             if is_bad:
                 got = res.error.kind if res.error else "ok"
                 bad_results["as expected" if got == kind else f"expected {kind}, got {got}"] += 1
@@ -141,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         ("bad programs", ", ".join(f"{k}: {v}" for k, v in bad_results.items()) or "none"),
         ("worker stats", f"jobs {stats.jobs}, failed {stats.failed}, starts {stats.starts}, "
                          f"recycles {stats.recycles}, crashes {stats.crashes}, timeouts {stats.timeouts}"),
+        ("processes left behind after jobs (target 0)", f"{left_behind}"),
+        ("zygote RSS first / last / max", f"{zygote_rss[0]:.1f} / {zygote_rss[-1]:.1f} / {max(zygote_rss):.1f} MB"
+         if zygote_rss else "n/a"),
         ("restarts (starts - 1)", f"{stats.starts - 1} (distinct child pids {len(rss_by_pid)})"),
         ("peak child RSS", f"{peak_record:.1f} MB (record.rss_mb max), {stats.peak_rss_mb:.1f} MB (stats.peak_rss_mb); "
                            f"bound max_rss_mb {config.max_rss_mb} MB"),
@@ -162,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  valid job {i} failed: {err}")
     print_json_summary({
         "bench": "soak", "jobs": args.jobs, "valid": args.jobs - bad_i, "bad": bad_i,
-        "valid_failed": len(valid_failed), "bad_as_expected": bad_results.get("as expected", 0),
+        "valid_failed": len(valid_failed), "left_behind": left_behind,
+        "zygote_rss_mb": [zygote_rss[0], zygote_rss[-1], max(zygote_rss)] if zygote_rss else None, "bad_as_expected": bad_results.get("as expected", 0),
         "starts": stats.starts, "restarts": stats.starts - 1, "recycles": stats.recycles,
         "crashes": stats.crashes, "timeouts": stats.timeouts,
         "peak_child_rss_mb": peak_record, "stats_peak_rss_mb": stats.peak_rss_mb, "max_rss_mb": config.max_rss_mb,
@@ -174,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{args.width}x{args.height}", "samples": args.samples,
         "busy_warning": busy, "loadavg_before": load_before, "loadavg_after": load_after,
     })
-    return 0 if not valid_failed and bad_results.get("as expected", 0) == bad_i else 1
+    return 0 if not valid_failed and not left_behind and bad_results.get("as expected", 0) == bad_i else 1
 
 
 if __name__ == "__main__":

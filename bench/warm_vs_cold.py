@@ -17,6 +17,11 @@ change in the machine's load hits both sides alike; the warm child sits idle whi
 cold process runs. The worker's start-up (import bpy) is reported apart, and so is its
 first job (Cycles' first render in a process is slower); the medians are over all N.
 
+fork    the same programs in ONE plain bpy process, in-process (factory reset, exec,
+        render), as the warm worker ran jobs before it forked a child per job: the
+        baseline for the fork-per-job column ("fork overhead" = warm wall-render minus
+        in-process wall-render, per job median).
+
 Target (the issue): the warm worker adds at most 50 ms per job beyond Blender's own
 render time. The overhead is reported two ways:
   overhead   = wall - render_s - exec_s  (the worker's own cost: factory reset, render
@@ -71,6 +76,46 @@ def with_threads(program: str, threads: int) -> str:
     assert marker in program, "the standalone main block changed; update bench/warm_vs_cold.py"
     return program.replace(marker, "        bpy.context.scene.render.threads_mode = 'FIXED'\n"
                                    f"        bpy.context.scene.render.threads = {threads}\n" + marker)
+
+
+INPROC = r"""
+import json, sys, time
+import bpy
+programs = json.load(open(sys.argv[1]))
+out = []
+for i, prog in enumerate(programs):
+    t0 = time.perf_counter()
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    env = {"__name__": "seig_scene"}
+    exec(compile(prog["program"], "<scene>", "exec"), env)
+    env["build_scene"]()
+    s = bpy.context.scene
+    s.render.resolution_x, s.render.resolution_y, s.render.resolution_percentage = prog["w"], prog["h"], 100
+    s.cycles.samples, s.cycles.seed, s.cycles.use_denoising = prog["samples"], 0, False
+    s.cycles.use_adaptive_sampling = False
+    s.render.threads_mode, s.render.threads = "FIXED", prog["threads"]
+    s.render.image_settings.file_format = "PNG"
+    s.render.filepath = sys.argv[2] + "/inproc_%d.png" % i
+    t1 = time.perf_counter()
+    bpy.ops.render.render(write_still=True)
+    t2 = time.perf_counter()
+    open(s.render.filepath, "rb").read()
+    out.append({"wall": time.perf_counter() - t0, "render_s": t2 - t1})
+print("INPROC" + json.dumps(out))
+"""
+
+
+def run_inproc(programs: list[str], args, tmpdir: Path) -> list[dict]:
+    """The old warm job: every program in one bpy process, no fork, no jail (the baseline)."""
+    import json
+
+    spec = tmpdir / "inproc.json"
+    spec.write_text(json.dumps([{"program": p, "w": args.width, "h": args.height, "samples": args.samples,
+                                 "threads": args.threads or os.cpu_count() or 1} for p in programs]))
+    proc = subprocess.run([sys.executable, "-c", INPROC, str(spec), str(tmpdir)], capture_output=True, text=True,
+                          timeout=args.timeout * len(programs))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("INPROC"))
+    return json.loads(line[len("INPROC"):])
 
 
 def bare_import_s(reps: int) -> list[float]:
@@ -150,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.count):
                 do_cold(i)
         elapsed = time.perf_counter() - t0
+        inproc = run_inproc(programs, args, tmpdir)
         pids = {w["pid"] for w in warm}
         stats = worker.stats.model_copy()
     imports = bare_import_s(args.import_reps) if args.import_reps else []
@@ -193,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
         ("cold - warm per job", f"{cold_wall - warm_wall:.3f} s"),
         ("ratio cold/warm (medians)", f"{cold_wall / warm_wall:.2f}x"),
     ]
+    inproc_nonrender = median(r["wall"] - r["render_s"] for r in inproc[1:] or inproc)
+    fork_overhead = nonrender - inproc_nonrender
+    rows += [
+        ("in-process job wall (old warm design, no fork)", f"{median(r['wall'] for r in inproc):.3f} s"),
+        ("in-process wall - render_s", f"{inproc_nonrender * 1000:.1f} ms"),
+        ("fork-per-job overhead (warm wall-render minus in-process)", f"{fork_overhead * 1000:.1f} ms"),
+    ]
     if imports:
         rows.append(("fresh `import bpy` alone (floor of a cold job)", f"{median(imports):.3f} s"))
     width = max(len(r[0]) for r in rows)
@@ -203,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntarget: warm worker adds <= {TARGET_OVERHEAD_S * 1000:.0f} ms/job beyond Blender's render: {verdict} "
           f"(overhead {overhead * 1000:.1f} ms excluding the program's own exec; {verdict2} counting exec too: "
           f"{nonrender * 1000:.1f} ms)")
-    print(f"warm child: {len(pids)} process(es), peak RSS {stats.peak_rss_mb:.0f} MB, jobs {stats.jobs}, "
+    print(f"fork per job: {fork_overhead * 1000:.1f} ms/job beyond the old in-process warm job "
+          f"({'MET' if fork_overhead <= TARGET_OVERHEAD_S else 'NOT MET'}: target <= {TARGET_OVERHEAD_S * 1000:.0f} ms)")
+    print(f"job children: {len(pids)} process(es), peak RSS {stats.peak_rss_mb:.0f} MB, jobs {stats.jobs}, "
           f"failed {stats.failed}, render threads reported {warm[0]['threads']}; total time {elapsed:.1f} s; "
           f"loadavg before {load_before}, after {load_after}")
     print_json_summary({
@@ -216,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "warm_first_job_s": round(warm[0]["wall"], 3), "warm_startup_s": round(startup_s, 3),
         "cold_wall_s": round(cold_wall, 4), "cold_over_warm": round(cold_wall / warm_wall, 2),
         "bare_import_bpy_s": round(median(imports), 3) if imports else None,
+        "inproc_wall_minus_render_ms": round(inproc_nonrender * 1000, 1),
+        "fork_overhead_ms": round(fork_overhead * 1000, 1), "fork_target_met": fork_overhead <= TARGET_OVERHEAD_S,
         "target_overhead_ms": TARGET_OVERHEAD_S * 1000, "target_met": overhead <= TARGET_OVERHEAD_S,
         "busy_warning": busy, "loadavg_before": load_before, "loadavg_after": load_after, "total_s": round(elapsed, 1),
     })

@@ -14,8 +14,9 @@ class WorkerConfig(BaseModel):
     blender_binary: str = "blender"
     job_timeout_s: float = Field(120.0, gt=0, description="hard wall-clock limit per job; the process is killed past it")
     startup_timeout_s: float = Field(60.0, gt=0)
-    max_jobs_per_process: int = Field(200, ge=1, description="recycle the process after this many jobs")
-    max_rss_mb: int = Field(3072, ge=64, description="recycle the process when its RSS exceeds this after a job")
+    max_jobs_per_process: int = Field(200, ge=1, description="start a fresh zygote after this many jobs (each job "
+                                                            "already runs in its own forked child)")
+    max_rss_mb: int = Field(3072, ge=64, description="start a fresh zygote when its RSS exceeds this after a job")
     memory_limit_mb: int | None = Field(8192, ge=256, description="RLIMIT_AS; not applied on a GPU (CUDA maps huge address space)")
     file_size_limit_mb: int = Field(256, ge=1)
     max_processes: int | None = Field(64, ge=1, description="RLIMIT_NPROC margin over the tasks that exist at start")
@@ -30,4 +31,10 @@ class WorkerConfig(BaseModel):
     threads: int = Field(0, ge=0, description="Cycles render threads; 0: all cores")
     device: Literal["auto", "cpu", "gpu"] = "auto"
     sandbox: Literal["full", "os_only"] = Field(
-        "full", description="full: static check + restricted builtins + OS limits; os_only exists to test the OS layer alone")
+        "full", description="full: static check + restricted builtins + kernel layers; os_only (tests only) skips the "
+                            "first two, as if a program had escaped them: the kernel layers alone must hold")
+    allow_weaker: bool = Field(
+        False, description="run programs even where the kernel lacks a required sandbox layer (seccomp, Landlock ...); "
+                           "said at start and in every record. False: such a worker refuses every job")
+    skip_layers: list[Literal["seccomp", "landlock_fs", "landlock_net", "landlock_scope", "nondumpable"]] = Field(
+        default_factory=list, description="tests only: treat these layers as missing, as on an old kernel")

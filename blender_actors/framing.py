@@ -1,48 +1,89 @@
-"""Length-prefixed messages over a pipe: a JSON header plus an optional binary payload.
+"""The reply pipe from a job child, read by a parent that trusts nothing. Stdlib only.
 
-Stdlib only (shared by the parent and the Blender child). A dedicated pipe, not
-stdout, so that whatever a program or Blender prints can never corrupt the protocol.
+A frame is a 4-byte big-endian length and that many bytes of JSON; no binary payloads
+(outputs are files in the job dir, see `outputs`). The parent reads the pipe until EOF
+under one deadline that covers every byte, never more than `MAX_REPLY` bytes in all,
+and then splits it into frames of at most `MAX_FRAME` bytes. A stalled, oversized or
+malformed reply is the child's fault and ends the job; the parent never blocks on it.
 """
 from __future__ import annotations
 
 import json
 import os
+import selectors
 import struct
+import time
 
-_HEAD = struct.Struct(">IQ")
-MAX_HEADER = 64 * 1024 * 1024
-
-
-class ChannelClosed(EOFError):
-    """The other end closed the pipe (it exited or crashed)."""
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            raise ChannelClosed("pipe closed")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+_LEN = struct.Struct(">I")
+MAX_FRAME = 256 * 1024
+MAX_FRAMES = 2  # "confined" (before the program) and "result"
+MAX_REPLY = MAX_FRAMES * (MAX_FRAME + _LEN.size)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+class ReplyTimeout(TimeoutError):
+    """The deadline passed before the child closed its end."""
 
 
-def send(fd: int, header: dict, payload: bytes = b"") -> None:
-    body = json.dumps(header).encode()
-    _write_all(fd, _HEAD.pack(len(body), len(payload)) + body + payload)
+class ProtocolError(ValueError):
+    """The child sent something no honest child sends."""
 
 
-def recv(fd: int) -> tuple[dict, bytes]:
-    head_len, payload_len = _HEAD.unpack(_read_exact(fd, _HEAD.size))
-    if head_len > MAX_HEADER:
-        raise ChannelClosed(f"corrupt frame (header of {head_len} bytes)")
-    header = json.loads(_read_exact(fd, head_len))
-    return header, _read_exact(fd, payload_len) if payload_len else b""
+def read_until_eof(fd: int, deadline: float, limit: int = MAX_REPLY) -> bytes:
+    """Everything the child writes, until it closes the pipe; `deadline` is time.monotonic()."""
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise ReplyTimeout(b"".join(chunks))
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise ProtocolError(f"reply longer than {limit} bytes")
+            chunks.append(chunk)
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """Frames in order; a trailing partial frame is a protocol error."""
+    frames, pos = [], 0
+    while pos < len(data):
+        if pos + _LEN.size > len(data):
+            raise ProtocolError("truncated frame header")
+        (n,) = _LEN.unpack_from(data, pos)
+        if n > MAX_FRAME:
+            raise ProtocolError(f"frame of {n} bytes (cap {MAX_FRAME})")
+        pos += _LEN.size
+        if pos + n > len(data):
+            raise ProtocolError(f"truncated frame ({len(data) - pos} of {n} bytes)")
+        frames.append(data[pos:pos + n])
+        pos += n
+        if len(frames) > MAX_FRAMES:
+            raise ProtocolError(f"more than {MAX_FRAMES} frames")
+    return frames
+
+
+def _reject_constant(value: str) -> None:
+    raise ValueError(f"{value} is not JSON")
+
+
+def _no_duplicates(pairs: list) -> dict:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def strict_json(data: bytes) -> object:
+    """UTF-8 JSON without NaN/Infinity or duplicate keys (lone surrogates are left to the
+    models, which require strings that encode as UTF-8)."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError, UnicodeError) as exc:
+        raise ProtocolError(f"frame is not strict JSON: {type(exc).__name__}: {str(exc)[:200]}") from exc

@@ -1,15 +1,15 @@
-"""Run-time containment of the Blender child (sandbox layer 2). Stdlib only.
+"""Process-wide limits of the Blender zygote, inherited by every job child. Stdlib only.
 
-Applied by the child to itself at start-up, before bpy is imported, so that no
-`preexec_fn` runs in a multi-threaded parent (Ray workers have threads):
-- dies with its parent: PR_SET_PDEATHSIG(SIGKILL) plus a watchdog thread on getppid()
-  (PDEATHSIG fires when the *thread* that forked exits, so the watchdog covers that case);
+The kernel jail proper (seccomp, Landlock, non-dumpable) is `jail.py`, applied by each
+job child to itself. These are applied by the zygote to itself at start-up, before bpy
+is imported, so that no `preexec_fn` runs in a multi-threaded parent (Ray workers have
+threads):
+- dies with its parent: PR_SET_PDEATHSIG(SIGKILL), plus EOF on the zygote's control channel;
 - rlimits: address space (memory), file size, per-job CPU seconds, processes; hard limits
   are locked to the soft ones, or any program could raise its own soft limits back;
-- no network: unshare(CLONE_NEWNET) where the kernel allows it (root or CAP_SYS_ADMIN);
-- no writes outside the workdir: a private mount namespace in which every mount is
-  read-only except the workdir and a fresh /dev/shm (a program that escapes the static
-  layer must not be able to overwrite code, configs or other jobs' files);
+- extras where the kernel grants them (root or CAP_SYS_ADMIN; nothing relies on them):
+  a network namespace, and a private mount namespace in which every mount is read-only
+  except the workdir and a fresh /dev/shm;
 - then every capability is dropped (bounding set, effective, permitted; no_new_privs):
   the child runs as root in a container, and root with CAP_SYS_ADMIN / CAP_SYS_RESOURCE
   could simply remount read-write, leave the namespaces or raise its hard limits.
@@ -23,8 +23,6 @@ import os
 import re
 import resource
 import signal
-import threading
-import time
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -63,7 +61,11 @@ def child_environment(parent_env: dict[str, str], workdir: str) -> dict[str, str
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Arrange to be killed when the parent dies, however it dies (SIGKILL included)."""
+    """Arrange to be killed when the parent dies, however it dies (SIGKILL included).
+
+    PR_SET_PDEATHSIG fires when the thread that forked this process exits; the zygote
+    also sees EOF on its control channel when the parent process is gone, so no
+    watchdog thread is needed (the zygote must stay single-threaded to fork safely)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -71,14 +73,6 @@ def die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(70)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(70)
-
-    threading.Thread(target=watch, name="seig-parent-watchdog", daemon=True).start()
 
 
 def _set(limit: int, soft: int) -> None:

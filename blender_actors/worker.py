@@ -1,148 +1,66 @@
-"""A warm Blender child process behind a lock: start, serve, time out, recycle, restart.
+"""A warm Blender zygote behind a lock; one forked, self-confining child per job.
 
 `BlenderWorker.render` never raises for anything a program or Blender does: a rejected
-program, a failing one, a timeout, a crash all come back as a RenderResult with an
-error, and the next call gets a working (fresh if need be) process. Only a worker that
-cannot start at all is reported as a `startup` error, so callers can count restarts.
+program, a failing one, a timeout, a crash, a forged reply all come back as a
+RenderResult with an error, and the next call gets a working (fresh if need be)
+zygote. Only a zygote that cannot start is reported as a `startup` error.
+
+Per job the parent makes a fresh job directory (the request goes in as
+`request.json`) and a fresh reply pipe, hands the pipe's write end to the zygote over
+the control socket, and reads the reply directly from the child: under one deadline,
+size-capped, parsed strictly (`framing`, `protocol`), outputs validated by type
+(`outputs`). Then the zygote reports the child's exit and what it had to kill, the
+parent checks /proc for anything left in the child's session, and deletes the job dir.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
-import selectors
-import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from blender_actors import framing
-from blender_actors.child import OUTPUT_DIR
+from pydantic import ValidationError
+
+from blender_actors import framing, outputs
+from blender_actors.child_outputs import WRITERS
+from blender_actors.cleanup import remove_tree
 from blender_actors.config import WorkerConfig
-from blender_actors.dataset_outputs import OutputError, read_outputs
-from blender_actors.limits import child_environment
-from blender_actors.protocol import RenderError, RenderRecord, RenderRequest, RenderResult, WorkerStats
+from blender_actors.protocol import (ChildConfined, ChildResult, RenderError, RenderRecord, RenderRequest,
+                                     RenderResult, WorkerStats)
 from blender_actors.sandbox import check_program
+from blender_actors.zygote_process import ZygoteProcess, describe_exit, session_members
 
-PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-
-
-class _Child:
-    """One live child process and its pipes."""
-
-    def __init__(self, config: WorkerConfig):
-        self.workdir = tempfile.mkdtemp(prefix="seig-blender-")
-        req_r, self.req_w = os.pipe()
-        self.resp_r, resp_w = os.pipe()
-        limits = {
-            "memory_mb": None if config.device == "gpu" else config.memory_limit_mb,
-            "file_size_mb": config.file_size_limit_mb,
-            "max_processes": config.max_processes,
-            "isolate_network": config.isolate_network,
-            "writable_dirs": config.writable_dirs + ([config.cache_dir] if config.cache_dir else []),
-        }
-        import json
-
-        args = ["--req-fd", str(req_r), "--resp-fd", str(resp_w), "--parent-pid", str(os.getpid()),
-                "--workdir", self.workdir, "--limits", json.dumps(limits)]
-        if config.backend == "bpy":
-            cmd = [sys.executable, "-m", "blender_actors.child", *args]
-        else:
-            cmd = [config.blender_binary, "-b", "--factory-startup", "--python-exit-code", "3",
-                   "--python", str(Path(__file__).with_name("child.py")), "--", f"--import-root={PACKAGE_ROOT}", *args]
-        env = child_environment(dict(os.environ), self.workdir)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
-        if config.cache_dir:
-            env["XDG_CACHE_HOME"] = config.cache_dir
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.workdir, env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-        )
-        os.close(req_r)
-        os.close(resp_w)
-        self.jobs = 0
-        self.info: dict = {}
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def wait_readable(self, timeout: float) -> bool:
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.resp_r, selectors.EVENT_READ)
-            return bool(sel.select(timeout))
-
-    def kill(self) -> None:
-        """Kill the child's whole process group and reap it; idempotent."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.cleanup()
-
-    def close(self) -> None:
-        """Ask the child to exit, then make sure it did."""
-        try:
-            framing.send(self.req_w, {"op": "exit"})
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
-
-    def cleanup(self) -> None:
-        for fd in (self.req_w, self.resp_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.req_w = self.resp_r = -1
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def log_tail(self) -> str:
-        try:
-            return (Path(self.workdir) / "blender.log").read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+log = logging.getLogger("seig.blender")
 
 
-def _read_files(workdir: str, names, job: dict) -> tuple[dict[str, bytes], RenderError | None]:
-    """The job's output files, checked (dataset_outputs), then removed from the child's folder."""
-    out_dir = os.path.join(workdir, OUTPUT_DIR)
-    try:
-        if not names:
-            raise OutputError("the job asked for outputs but the child named no files")
-        return read_outputs(out_dir, names, job), None
-    except (OutputError, OSError) as exc:
-        return {}, RenderError(kind="protocol", message=f"bad output from the job: {exc}"[:2000])
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+def gpu_present() -> bool:
+    """An NVIDIA or AMD compute device node exists (what Cycles' GPU backends open)."""
+    dev = Path("/dev")
+    return any(dev.glob("nvidia[0-9]*")) or (dev / "kfd").exists()
 
 
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "did not exit"
-    if code < 0:
-        sig = signal.Signals(-code).name
-        hint = {"SIGKILL": " (killed: out of memory or killed from outside)", "SIGSEGV": " (segmentation fault)",
-                "SIGABRT": " (abort)", "SIGXCPU": " (CPU-time limit)", "SIGBUS": " (bus error)"}.get(sig, "")
-        return f"killed by {sig}{hint}"
-    return f"exited with status {code}"
+class _JobFailed(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 class BlenderWorker:
-    """Thread-safe facade over one child at a time. Use as a context manager or call close()."""
+    """Thread-safe facade over one zygote at a time. Use as a context manager or call close()."""
 
     def __init__(self, config: WorkerConfig | None = None):
         self.config = config or WorkerConfig()
         self.stats = WorkerStats()
-        self._child: _Child | None = None
+        self._zygote: ZygoteProcess | None = None
         self._lock = threading.Lock()
+        self._job_index = 0
+        # "auto" is settled here, from device nodes the parent can see: a job child probing
+        # every GPU API on a CPU-only machine would pay for it in every job.
+        self._device = self.config.device if self.config.device != "auto" else ("gpu" if gpu_present() else "cpu")
 
     # --- lifecycle --------------------------------------------------------------
     def __enter__(self) -> "BlenderWorker":
@@ -153,41 +71,39 @@ class BlenderWorker:
 
     def close(self) -> None:
         with self._lock:
-            if self._child:
-                self._child.close()
-                self._child = None
+            if self._zygote:
+                self._zygote.close()
+                self._zygote = None
 
     @property
     def pid(self) -> int | None:
-        return self._child.pid if self._child else None
+        """The zygote's pid (each job runs in its own child; see RenderRecord.pid)."""
+        return self._zygote.pid if self._zygote else None
+
+    @property
+    def workdir(self) -> str | None:
+        return self._zygote.workdir if self._zygote else None
 
     def start(self) -> float:
-        """Start the child if none is running; return the seconds it took (0 if warm)."""
-        if self._child and self._child.proc.poll() is None:
+        """Start the zygote if none is running; return the seconds it took (0 if warm)."""
+        if self._zygote and self._zygote.alive():
             return 0.0
-        if self._child:
-            self._child.kill()
+        if self._zygote:
+            self._zygote.kill()
+            self._zygote = None
         t0 = time.perf_counter()
-        child = _Child(self.config)
         self.stats.starts += 1
-        try:
-            if not child.wait_readable(self.config.startup_timeout_s):
-                raise TimeoutError(f"Blender did not start within {self.config.startup_timeout_s} s")
-            info, _ = framing.recv(child.resp_r)
-        except (TimeoutError, framing.ChannelClosed, OSError) as exc:
-            child.proc.poll()
-            tail = child.log_tail()
-            child.kill()
-            raise RuntimeError(f"Blender worker failed to start: {exc}; {_describe_exit(child.proc.returncode)}"
-                               + (f"; log: {tail[-500:]}" if tail else "")) from exc
-        child.info = info
-        self._child = child
+        self._zygote = ZygoteProcess.start(self.config.model_copy(update={"device": self._device}))  # RuntimeError: why
+        missing = self._zygote.info["kernel"]["missing_required"]
+        if missing and self.config.allow_weaker:
+            log.warning("Blender worker runs with WEAKER isolation than required (allow_weaker): missing %s",
+                        ", ".join(missing))
         return time.perf_counter() - t0
 
     @property
     def info(self) -> dict:
-        """What the running child reported at start: pid, Blender version, limits, network."""
-        return dict(self._child.info) if self._child else {}
+        """What the zygote reported at start: pid, Blender version, limits, kernel layers."""
+        return dict(self._zygote.info) if self._zygote else {}
 
     # --- jobs -------------------------------------------------------------------
     def render(self, request: RenderRequest) -> RenderResult:
@@ -205,8 +121,7 @@ class BlenderWorker:
         try:
             return self._run(request)
         except Exception as exc:  # noqa: BLE001 - the contract: a result, never an exception
-            if self._child:
-                self._discard(self._child)
+            self._discard()
             return RenderResult(error=RenderError(kind="crash", message=f"worker error: {type(exc).__name__}: {exc}"))
 
     def _run(self, request: RenderRequest) -> RenderResult:
@@ -215,59 +130,147 @@ class BlenderWorker:
             if violations:
                 msg = "; ".join(map(str, violations))
                 return RenderResult(error=RenderError(kind="rejected", message=msg, line=violations[0].line or None))
-        restarted = self._child is None
+        restarted = self._zygote is None or not self._zygote.alive()
         try:
             startup = self.start()
         except RuntimeError as exc:
             return RenderResult(error=RenderError(kind="startup", message=str(exc)))
-        child = self._child
-        assert child is not None
-        timeout = request.timeout_s or self.config.job_timeout_s
-        job = request.model_dump()
-        job.update(op="render", device=self.config.device, threads=self.config.threads,
-                   sandbox=self.config.sandbox,
-                   cpu_seconds=self.config.cpu_seconds_per_job or timeout * max(1, self.config.threads or os.cpu_count() or 1))
-        try:
-            framing.send(child.req_w, job)
-            if not child.wait_readable(timeout):
-                self.stats.timeouts += 1
-                self._discard(child)
-                return self._failed("timeout", f"job exceeded its {timeout:g} s limit; the Blender process was killed "
-                                    "and the next job gets a fresh one", startup, restarted)
-            header, png = framing.recv(child.resp_r)
-        except (framing.ChannelClosed, OSError):
-            child.proc.poll()
-            try:
-                child.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            code = child.proc.returncode
-            self._discard(child)
-            kind = "timeout" if code == -signal.SIGXCPU else "crash"
-            if kind == "timeout":
-                self.stats.timeouts += 1
-            else:
-                self.stats.crashes += 1
-            return self._failed(kind, f"Blender process {_describe_exit(code)} during the job", startup, restarted)
-        child.jobs += 1
-        record = RenderRecord(**header.get("record", {}), startup_s=round(startup, 4), restarted=restarted)
-        self.stats.rss_mb = record.rss_mb or 0.0
+        zygote = self._zygote
+        assert zygote is not None
+        missing = zygote.info["kernel"]["missing_required"]
+        record = RenderRecord(startup_s=round(startup, 4), restarted=restarted, zygote_pid=zygote.pid,
+                              layers_missing=list(missing))
+        if missing and not self.config.allow_weaker:
+            why = zygote.info["kernel"].get("why_missing", {})
+            reasons = "; ".join(f"{name}: {why.get(name, 'not available here')}" for name in missing)
+            return RenderResult(record=record, error=RenderError(kind="startup", message=(
+                f"required sandbox layers are unavailable ({reasons}): refusing to run model programs; "
+                "worker.allow_weaker: true runs them with weaker isolation")))
+        if missing:
+            record.warnings.append(f"sandbox weaker than required: missing {', '.join(missing)}")
+        self._job_index += 1
+        record.job_index = self._job_index
+        result = self._job(zygote, request, record)
+        zygote.jobs += 1
+        record.zygote_rss_mb = zygote.rss_mb()
+        self.stats.rss_mb = result.record.rss_mb or 0.0
         self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, self.stats.rss_mb)
-        error = RenderError(**header["error"]) if header.get("error") else None
-        files: dict[str, bytes] = {}
-        if request.outputs and error is None:
-            files, error = _read_files(child.workdir, header.get("files"), job)
-        if child.jobs >= self.config.max_jobs_per_process or (record.rss_mb or 0) > self.config.max_rss_mb:
+        if self._zygote is zygote and (zygote.jobs >= self.config.max_jobs_per_process
+                                       or (record.zygote_rss_mb or 0) > self.config.max_rss_mb):
             self.stats.recycles += 1
-            child.close()
-            self._child = None
-        return RenderResult(png=png or None, files=files, error=error, record=record)
+            self._discard(graceful=True)
+        return result
 
-    def _discard(self, child: _Child) -> None:
-        child.kill()
-        self._child = None
+    def _job(self, zygote: ZygoteProcess, request: RenderRequest, record: RenderRecord) -> RenderResult:
+        timeout = request.timeout_s or self.config.job_timeout_s
+        threads = self.config.threads or os.cpu_count() or 1
+        job = request.model_dump()
+        job.update(device=self._device, threads=threads, sandbox=self.config.sandbox,
+                   cpu_seconds=self.config.cpu_seconds_per_job or timeout * threads)
+        job_dir = tempfile.mkdtemp(prefix="job-", dir=zygote.workdir)
+        try:
+            dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                (Path(job_dir) / "request.json").write_text(json.dumps(job))
+                result = self._fork_and_collect(zygote, job, job_dir, dir_fd, timeout, record)
+            finally:
+                os.close(dir_fd)
+        finally:
+            left = remove_tree(job_dir)  # iterative, fd-based, never follows a link, undoes modes; never raises
+        if left:
+            self.stats.protocol_errors += 1
+            return RenderResult(record=result.record, error=RenderError(
+                kind="protocol", message=f"the job left {left} entries in its directory that could not be removed"))
+        return result
 
-    @staticmethod
-    def _failed(kind: str, message: str, startup: float, restarted: bool) -> RenderResult:
-        return RenderResult(error=RenderError(kind=kind, message=message),
-                            record=RenderRecord(startup_s=round(startup, 4), restarted=restarted))
+    def _fork_and_collect(self, zygote: ZygoteProcess, job: dict, job_dir: str, dir_fd: int, timeout: float,
+                          record: RenderRecord) -> RenderResult:
+        deadline = time.monotonic() + timeout
+        reply_r, reply_w = os.pipe()
+        try:
+            try:
+                pid = zygote.fork(job_dir, reply_w)
+            finally:
+                os.close(reply_w)
+            record.pid = pid
+            timed_out, bad, data = False, None, b""
+            try:
+                data = framing.read_until_eof(reply_r, deadline)
+            except framing.ReplyTimeout as exc:
+                timed_out, data = True, exc.args[0]
+            except framing.ProtocolError as exc:
+                bad = str(exc)
+            if timed_out or bad:
+                zygote.kill_job()
+            status, leftovers = zygote.wait_exit(max(deadline, time.monotonic() + 2.0))
+        except (OSError, TimeoutError, ValueError) as exc:  # the zygote itself failed: start afresh next time
+            self._discard()
+            self.stats.crashes += 1
+            return RenderResult(record=record, error=RenderError(kind="crash", message=f"Blender zygote failed: {exc}"))
+        finally:
+            os.close(reply_r)
+        stray = session_members(pid)
+        try:
+            return self._judge(job, dir_fd, record, data, status, leftovers + len(stray), timed_out, bad, timeout)
+        except _JobFailed as exc:
+            if exc.kind == "protocol":
+                self.stats.protocol_errors += 1
+            return RenderResult(record=record, error=RenderError(kind=exc.kind, message=str(exc)))
+
+    def _judge(self, job: dict, dir_fd: int, record: RenderRecord, data: bytes, status: int, leftovers: int,
+               timed_out: bool, bad: str | None, timeout: float) -> RenderResult:
+        """Turn what came back into a result; raise _JobFailed for a failed job."""
+        if timed_out or status == -signal.SIGXCPU:
+            self.stats.timeouts += 1
+            raise _JobFailed("timeout", f"job exceeded its {timeout:g} s limit; its process was killed")
+        if bad:
+            raise _JobFailed("protocol", f"bad reply from the job ({bad}); its process was killed")
+        if leftovers:
+            raise _JobFailed("protocol", f"the job left {leftovers} process(es) behind (killed)")
+        try:
+            frames = [framing.strict_json(f) for f in framing.split_frames(data)]
+        except framing.ProtocolError as exc:
+            raise _JobFailed("protocol", f"bad reply from the job ({exc})") from exc
+        if frames and isinstance(frames[0], dict) and frames[0].get("op") == "jail_failed":
+            raise _JobFailed("startup", f"the job could not confine itself: {str(frames[0].get('message'))[:500]}")
+        try:
+            confined = ChildConfined.model_validate(frames[0]) if frames else None
+            result = ChildResult.model_validate(frames[1]) if len(frames) > 1 else None
+        except ValidationError as exc:
+            raise _JobFailed("protocol", f"bad reply from the job ({_first_error(exc)})") from exc
+        if confined:
+            record.layers = [*confined.layers, *self._zygote_extras()]
+        if result is None or status != 0:
+            self.stats.crashes += 1
+            raise _JobFailed("crash", f"Blender process {describe_exit(status)} during the job")
+        record.device, record.threads = result.record.device, result.record.threads
+        record.timings, record.counts = result.record.timings, result.record.counts
+        record.warnings += result.record.warnings
+        record.blender_warnings, record.stdout = result.record.blender_warnings, result.record.stdout
+        record.rss_mb = result.record.rss_mb
+        if result.error:
+            return RenderResult(record=record, error=RenderError(**result.error.model_dump()))
+        try:
+            expected = {"render.png"}.union(*(WRITERS[name].names for name in job.get("outputs", [])))
+            files = outputs.read_outputs(dir_fd, list(result.files), job, expected)
+        except outputs.OutputError as exc:
+            raise _JobFailed("protocol", f"bad output from the job: {exc}") from exc
+        png = files.pop("render.png", None)
+        if png is None:
+            raise _JobFailed("protocol", "the job reported success without render.png")
+        return RenderResult(png=png, files=files, record=record)
+
+    def _zygote_extras(self) -> list[str]:
+        return list(self._zygote.info.get("extras", [])) if self._zygote else []
+
+    def _discard(self, graceful: bool = False) -> None:
+        if self._zygote:
+            (self._zygote.close if graceful else self._zygote.kill)()
+            self._zygote = None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"[:300]
+
+

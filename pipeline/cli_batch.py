@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"seig run: {exc}", file=sys.stderr)
         return 1
     print(summary.text())
+    from pipeline.report.cli import report_after_run  # a report failure is one line, never a failed run
+
+    report_after_run(summary.output, summary.run_id, cfg.run.storage_options)
     if cfg.metrics.port is not None and cfg.metrics.linger_s:
         import time
 

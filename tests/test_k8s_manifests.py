@@ -191,6 +191,20 @@ def test_groups_resources_and_autoscaling_bounds():
         assert c["resources"].get("requests") and c["resources"].get("limits"), f"{c['name']}: requests and limits"
 
 
+def test_ray_containers_run_without_capabilities():
+    """The Blender jail needs no privilege: no container adds one, every Ray container drops all."""
+    for where, template in pod_templates():
+        if where in ("submitter", "nightly-submit"):  # they run no Blender; they drop nothing asked of them
+            continue
+        for c in template["spec"]["containers"]:
+            sc = c.get("securityContext", {})
+            assert sc.get("capabilities") == {"drop": ["ALL"]}, (where, c["name"])
+            assert sc.get("runAsNonRoot") is True and sc.get("allowPrivilegeEscalation") is False, (where, c["name"])
+            assert sc.get("seccompProfile") == {"type": "RuntimeDefault"}, (where, c["name"])
+    for path in (ROOT / "k8s").glob("*.yaml"):
+        assert "SYS_ADMIN" not in path.read_text(), path.name
+
+
 def test_shared_memory_and_kernel_cache_volumes():
     cfg = seig_config()
     pvc = one("PersistentVolumeClaim")
