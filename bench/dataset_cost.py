@@ -24,10 +24,10 @@ from _common import busy_warning, loadavg, machine, median, print_json_summary
 from blender_actors.config import WorkerConfig
 from blender_actors.protocol import RenderRequest
 from blender_actors.worker import BlenderWorker
-from datasets.config import DatasetConfig
-from datasets.generate import generate
-from datasets.sample import blender_outputs, build
-from datasets.usd_labels import label_files
+from simdata.config import DatasetConfig
+from simdata.generate import generate
+from simdata.sample import blender_outputs, build
+from simdata.usd_labels import label_files
 from pipeline.storage import write_bytes
 from scene_program.examples import street_scene
 from scene_program.writer import write_program

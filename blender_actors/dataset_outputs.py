@@ -5,7 +5,7 @@ the few this module knows; the file is opened relative to the output folder with
 O_NOFOLLOW and O_NONBLOCK (a planted symlink or FIFO is refused, not followed or waited
 on), must be a regular file with one link, at most its type's cap, and must pass its
 type's validator before a byte of it is accepted. Deeper, meaning-level checks (ids,
-classes, camera, labels) are done where the data is used (`datasets/`).
+classes, camera, labels) are done where the data is used (`simdata/`).
 
 Validators by suffix, each `(name, data, request) -> bytes`:
 - `.npy`: a version 1/2 NumPy header (parsed as a literal, never unpickled), dtype
@@ -16,7 +16,7 @@ Validators by suffix, each `(name, data, request) -> bytes`:
   a JSON chunk first (strict JSON, `asset.version` "2.0", capped node count), at most
   one BIN chunk, chunk lengths inside the file.
 - `.usdc`: the USD crate magic (`PXR-USDC`) and a bounded size; the structure is checked
-  by opening it with usd-core in a confined subprocess (`datasets.usd_labels`).
+  by opening it with usd-core in a confined subprocess (`simdata.usd_labels`).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ names against `WRITERS`). One render serves every output: `prepare` runs before 
 `write` after it (the passes read back from the render result, the exporters on the same
 scene). Each writer writes only into the job directory and returns the names it wrote;
 the parent (`blender_actors.dataset_outputs`) trusts none of them: it checks format, size
-and count, and `datasets/` derives every user-facing file from the checked data.
+and count, and `simdata/` derives every user-facing file from the checked data.
 
 What is a "surface": an object that renders as a surface (mesh, curve, text, metaball)
 and is not volume-only (a fog domain is lighting, not an object). Surfaces get instance

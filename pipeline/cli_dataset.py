@@ -16,9 +16,9 @@ from pathlib import Path
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from blender_actors.config import WorkerConfig
     from blender_actors.worker import BlenderWorker
-    from datasets.config import DatasetConfig
-    from datasets.generate import generate
-    from datasets.index import ROW_KEY, DatasetIndexWriter
+    from simdata.config import DatasetConfig
+    from simdata.generate import generate
+    from simdata.index import ROW_KEY, DatasetIndexWriter
     from pipeline.storage import StorageError, write_bytes
 
     try:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blender_actors.actor import ActorResources
 from blender_actors.config import WorkerConfig
-from datasets.config import DatasetConfig
+from simdata.config import DatasetConfig
 from pipeline.metrics import MetricsConfig
 from stages.config import ReconstructConfig
 

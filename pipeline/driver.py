@@ -299,11 +299,11 @@ class Driver:
                                  attempts=self.cfg.tasks.max_retries + 1)
             self._record(writer, row, bar)
 
-    # --- the dataset index (datasets.index) -------------------------------------
+    # --- the dataset index (simdata.index) -------------------------------------
     def _dataset_index(self):
         if not self.cfg.dataset.enabled:
             return None
-        from datasets.index import DatasetIndexWriter
+        from simdata.index import DatasetIndexWriter
 
         opts = self.cfg.run.storage_options
         return DatasetIndexWriter(run_root(self.cfg.run.output, self.run_id), self.run_id,
@@ -319,7 +319,7 @@ class Driver:
         before it flushed them), from their records: the index loses nothing either."""
         if self.index is None:
             return
-        from datasets.index import indexed_ids
+        from simdata.index import indexed_ids
 
         opts = self.cfg.run.storage_options
         have = indexed_ids(self.index.dir, opts)

@@ -54,7 +54,7 @@ DATASET_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 
 
 def dataset_metrics(result) -> dict[str, Any]:
-    """An image's dataset numbers (datasets.generate.DatasetResult) for the driver's metrics."""
+    """An image's dataset numbers (simdata.generate.DatasetResult) for the driver's metrics."""
     return {"ok": len(result.rows), "failed": len(result.failed), "seconds": result.seconds, "bytes": result.bytes}
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
-from datasets.index import ROW_KEY as DATASET_ROWS
+from simdata.index import ROW_KEY as DATASET_ROWS
 from pipeline.metrics import dataset_metrics, image_metrics
 from pipeline.results import failed_row, row_from_record
 from pipeline.single import render_settings
@@ -177,11 +177,11 @@ def finalize_image(state: ImageState, cfg: SeigConfig, actor=None) -> dict:
 
 
 def write_dataset(state: ImageState, cfg: SeigConfig, actor):
-    """The image's simulation dataset (datasets.generate) on its render actor, or None when
+    """The image's simulation dataset (simdata.generate) on its render actor, or None when
     the dataset is off. Its size: the final render's aspect, `dataset.long_side` (or as rendered)."""
     if not cfg.dataset.enabled or actor is None or state.rec is None:
         return None
-    from datasets.generate import generate
+    from simdata.generate import generate
 
     png = state.rec.final_png
     size = photo_size(png) if png else (cfg.reconstruct.width or 256, cfg.reconstruct.height or 192)

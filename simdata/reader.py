@@ -1,6 +1,6 @@
 """Read a seig dataset back as numpy arrays, from any fsspec URI.
 
-    from datasets.reader import open_dataset
+    from simdata.reader import open_dataset
     ds = open_dataset("output/<run>/dataset")      # or s3://bucket/<run>/dataset
     sample = ds[0]; sample.rgb, sample.depth, sample.semantic, sample.K, sample.objects
 
@@ -19,7 +19,7 @@ import fsspec
 import numpy as np
 from PIL import Image
 
-from datasets.index import read_index
+from simdata.index import read_index
 
 
 class DatasetSample:

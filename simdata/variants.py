@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from datasets.config import JitterConfig
+from simdata.config import JitterConfig
 from scene_program.sections import SectionError, parse
 from scene_program.writer import section_params, with_section_params
 

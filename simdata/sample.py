@@ -16,12 +16,12 @@ import numpy as np
 
 from blender_actors.dataset_writers import FACTS_FILE, GLB_FILE, PASSES_FILE, USD_FILE
 from blender_actors.protocol import RenderResult
-from datasets import depth as depth_writer
-from datasets import normals as normal_writer
-from datasets import segmentation
-from datasets.camera import CameraJson, camera_json
-from datasets.facts import SceneFacts
-from datasets.objects import entries
+from simdata import depth as depth_writer
+from simdata import normals as normal_writer
+from simdata import segmentation
+from simdata.camera import CameraJson, camera_json
+from simdata.facts import SceneFacts
+from simdata.objects import entries
 
 # Every file of a sample, in the order of docs/contracts.md ("Datasets"), by output group.
 OUTPUT_FILES: dict[str, tuple[str, ...]] = {
@@ -48,7 +48,7 @@ class Sample:
     camera: CameraJson
     class_fractions: dict[str, float]
     objects: int
-    usd: bytes | None = None  # unlabelled: label with datasets.usd_labels, then store as scene.usdc
+    usd: bytes | None = None  # unlabelled: label with simdata.usd_labels, then store as scene.usdc
     usd_labels: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

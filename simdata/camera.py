@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from datasets.facts import CameraFacts, RenderFacts
+from simdata.facts import CameraFacts, RenderFacts
 
 # Blender camera axes (x right, y up, -z forward) to OpenCV's (x right, y down, z forward).
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])

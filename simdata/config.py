@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from datasets.sample import ALL_OUTPUTS
+from simdata.sample import ALL_OUTPUTS
 
 
 class JitterConfig(BaseModel):

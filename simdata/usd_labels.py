@@ -15,7 +15,7 @@ Stage metadata is set to `metersPerUnit = 1`, `upAxis = "Z"`, default prim `/Wor
 The file came from a child that ran untrusted code, so it is opened here, in a separate
 short-lived process with memory and CPU limits (`label_files`), never in the caller's
 process: a crafted crate file can at worst crash or stall that process, which fails the
-sample. Run as `python -m datasets.usd_labels` with a JSON job on stdin.
+sample. Run as `python -m simdata.usd_labels` with a JSON job on stdin.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def label_files(items: list[tuple[bytes, dict[str, str]]], timeout_s: float = 12
                 fh.write(data)
             jobs.append({"src": src, "dst": dst, "labels": labels})
         try:
-            proc = subprocess.run([sys.executable, "-m", "datasets.usd_labels"], input=json.dumps(jobs).encode(),
+            proc = subprocess.run([sys.executable, "-m", "simdata.usd_labels"], input=json.dumps(jobs).encode(),
                                   capture_output=True, timeout=timeout_s, preexec_fn=_limits, cwd=tmp,
                                   env={**_env(), "PYTHONPATH": _package_root()})
         except subprocess.TimeoutExpired as exc:

@@ -1,7 +1,7 @@
 """Simulation datasets with real Blender and real readers (pygltflib, usd-core).
 
 One small street scene is generated once (sample 00 and two variants, tiny renders) by
-the same code the batch job runs (`datasets.generate` on a warm BlenderWorker); each test
+the same code the batch job runs (`simdata.generate` on a warm BlenderWorker); each test
 then checks one property against the program's own geometry, which Blender built, never
 against numbers the writers computed themselves.
 """
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets.config import DatasetConfig
-from datasets.generate import generate
-from datasets.reader import open_dataset
+from simdata.config import DatasetConfig
+from simdata.generate import generate
+from simdata.reader import open_dataset
 from pipeline.storage import write_bytes
 from scene_program.classes import BY_NAME
 from scene_program.model import (Camera, Composition, Fog, Geometry, Lighting, ObjectShape, Render, Scene, Sun,
@@ -171,7 +171,7 @@ def test_usd_core_and_bpy_share_one_environment():
 
 
 def test_depth_at_road_pixels_is_the_rays_distance_to_the_road_plane(dataset):
-    from datasets.camera import CameraJson, pixel_rays
+    from simdata.camera import CameraJson, pixel_rays
 
     for n in ("00", "01"):
         files = _files(dataset, n)
@@ -193,7 +193,7 @@ def test_depth_at_road_pixels_is_the_rays_distance_to_the_road_plane(dataset):
 
 
 def test_semantic_instances_and_boxes_agree_with_objects(dataset):
-    from datasets.camera import CameraJson, project
+    from simdata.camera import CameraJson, project
 
     geometry = _geometry(dataset["program"])
     for n in ("00", "01", "02"):
@@ -302,7 +302,7 @@ def test_fog_changes_the_picture_not_the_ground_truth(worker, tmp_path):
 
 
 def test_reader_yields_numpy_samples(dataset):
-    from datasets.index import DatasetIndexWriter, ROW_KEY
+    from simdata.index import DatasetIndexWriter, ROW_KEY
 
     root = dataset["root"]
     index = DatasetIndexWriter(str(root), "test", write_bytes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.images import png
+from simdata.images import png
 from scene_program.classes import BY_NAME, CLASSES, UNLABELED_ID
 
 SKY_ID = BY_NAME["sky"].label_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.images import png
+from simdata.images import png
 
 
 def encode(normal: np.ndarray, depth: np.ndarray) -> np.ndarray:

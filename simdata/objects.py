@@ -16,9 +16,9 @@ import math
 import numpy as np
 from pydantic import BaseModel
 
-from datasets.camera import CameraJson, project
-from datasets.facts import ObjectFacts
-from datasets.segmentation import class_of
+from simdata.camera import CameraJson, project
+from simdata.facts import ObjectFacts
+from simdata.segmentation import class_of
 from scene_program.classes import BY_NAME
 
 

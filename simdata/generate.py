@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from blender_actors.protocol import RenderRequest, RenderResult
-from datasets.config import DatasetConfig
-from datasets.index import URI_COLUMNS, fraction_column
-from datasets.sample import Sample, SampleError, blender_outputs, build
-from datasets.usd_labels import UsdLabelError, label_files
-from datasets.variants import Variant, make_variant, variant_seed
+from simdata.config import DatasetConfig
+from simdata.index import URI_COLUMNS, fraction_column
+from simdata.sample import Sample, SampleError, blender_outputs, build
+from simdata.usd_labels import UsdLabelError, label_files
+from simdata.variants import Variant, make_variant, variant_seed
 
 Put = Callable[[str, bytes], None]
 
@@ -33,7 +33,7 @@ class Renderer(Protocol):
 @dataclass
 class DatasetResult:
     written: dict[str, dict] = field(default_factory=dict)  # artifact name -> {uri, bytes, sha256}
-    rows: list[dict[str, Any]] = field(default_factory=list)  # one per sample (datasets.index.SCHEMA)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per sample (simdata.index.SCHEMA)
     failed: list[dict[str, Any]] = field(default_factory=list)  # {variant, kind, message}
     seconds: dict[str, list[float]] = field(default_factory=dict)  # output -> seconds per sample
     bytes: dict[str, int] = field(default_factory=dict)  # output file -> bytes over the samples

@@ -12,9 +12,9 @@ import pytest
 
 from blender_actors.dataset_outputs import OutputError, read_outputs
 from blender_actors.protocol import RenderRequest, RenderResult
-from datasets.facts import SceneFacts
-from datasets.sample import SampleError, build
-from datasets.usd_labels import UsdLabelError, label_files
+from simdata.facts import SceneFacts
+from simdata.sample import SampleError, build
+from simdata.usd_labels import UsdLabelError, label_files
 
 REQ = {"width": 8, "height": 8}
 

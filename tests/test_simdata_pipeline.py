@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.reader import open_dataset
+from simdata.reader import open_dataset
 from pipeline.config import load_config
 from pipeline.driver import run_job
 

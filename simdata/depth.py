@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.images import colormap, npy, png
+from simdata.images import colormap, npy, png
 
 NO_SURFACE = 1e9  # Cycles writes 1e10 where nothing was hit
 KITTI_SCALE = 256.0

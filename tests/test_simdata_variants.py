@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from blender_actors.sandbox import check_program
-from datasets.config import JitterConfig
-from datasets.variants import make_variant, variant_seed
+from simdata.config import JitterConfig
+from simdata.variants import make_variant, variant_seed
 from scene_program.contract import check_contract
 from scene_program.examples import street_scene
 from scene_program.sections import parse

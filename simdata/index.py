@@ -2,7 +2,7 @@
 
 Rows travel from each image's finalize task to the driver with the results row and are
 kept in the image's record.json; the driver buffers them and writes Parquet parts, each
-file written atomically, then the dataset card (`datasets.card`) when the run ends. A
+file written atomically, then the dataset card (`simdata.card`) when the run ends. A
 rerun adds the rows of any finished image the index lacks (`indexed_ids`), from its record.
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ class DatasetIndexWriter:
 
     def close(self, config: dict | None = None) -> None:
         """Flush, then (re)write the card from every part of the run's dataset so far."""
-        from datasets.card import card
+        from simdata.card import card
 
         self.flush()
         index = read_index(self.dir, self.storage_options)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datasets.index import URI_COLUMNS, fraction_column
+from simdata.index import URI_COLUMNS, fraction_column
 from scene_program.classes import CLASSES
 
 CONVENTIONS = """\
@@ -46,7 +46,7 @@ READER = """\
 ## Reading it
 
 ```python
-from datasets.reader import open_dataset
+from simdata.reader import open_dataset
 
 ds = open_dataset("{uri}")          # any fsspec URI: a local folder, s3://bucket/run/dataset
 print(len(ds), ds.columns[:8])
