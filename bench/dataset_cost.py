@@ -53,7 +53,7 @@ def part1(args) -> dict:
             sample = build(res, args.width, args.height, cfg.outputs)
             rows.setdefault("parent checks + writers", []).append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            labelled = label_files([(sample.usd, sample.usd_labels)])[0]
+            labelled = label_files([(sample.usd, sample.usd_labels, sample.usd_dome)])[0]
             rows.setdefault("parent USD labels (own process)", []).append(time.perf_counter() - t0)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()

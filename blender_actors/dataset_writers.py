@@ -1,13 +1,15 @@
-"""Dataset outputs written inside the Blender job child: passes, scene facts, GLB, USD.
+"""Dataset outputs written inside the confined Blender job child: passes, scene facts, GLB, USD.
 
-Runs in the confined job child after the program built its scene (bpy is imported inside
-the functions: this module must import without bpy, because the parent validates output
+The functions of the `passes`, `glb` and `usd` writers of `child_outputs.WRITERS`. They
+run in the job child after the program built its scene (bpy is imported inside the
+functions: this module must import without bpy, because the parent validates output
 names against `WRITERS`). One render serves every output: `prepare` runs before it
 (instance ids as `pass_index`, Cycles view-layer passes: depth, normal, object index),
 `write` after it (the passes read back from the render result, the exporters on the same
 scene). Each writer writes only into the job directory and returns the names it wrote;
-the parent (`blender_actors.dataset_outputs`) trusts none of them: it checks format, size
-and count, and `simdata/` derives every user-facing file from the checked data.
+the parent (`blender_actors.outputs`, whose validators include these types) trusts
+none of them: it checks format, size and count, and `simdata/` derives every
+user-facing file from the checked data.
 
 What is a "surface": an object that renders as a surface (mesh, curve, text, metaball)
 and is not volume-only (a fog domain is lighting, not an object). Surfaces get instance
@@ -18,8 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 MAX_OBJECTS = 2000
 SURFACE_TYPES = ("MESH", "CURVE", "SURFACE", "META", "FONT")
@@ -28,13 +28,6 @@ FACTS_FILE = "scene.json"
 GLB_FILE = "scene.glb"
 USD_FILE = "scene.usdc"
 USD_ROOT = "/World"  # Isaac Sim's convention for the default prim
-
-
-@dataclass(frozen=True)
-class Writer:
-    description: str
-    prepare: Callable[[object, dict], None]  # (scene, job): before the render
-    write: Callable[[object, str, dict], list[str]]  # (scene, job_dir, job) -> names written
 
 
 def _volume_only(obj) -> bool:
@@ -56,6 +49,39 @@ def surfaces(scene) -> list:
     """The objects that get instance ids, in name order (stable across runs and outputs)."""
     found = [o for o in scene.objects if o.type in SURFACE_TYPES and not o.hide_render and not _volume_only(o)]
     return sorted(found, key=lambda o: o.name)[:MAX_OBJECTS]
+
+
+GLTF_MODULES = ("io_scene_gltf2.blender.exp.export", "io_scene_gltf2.io.exp.user_extensions",
+                "io_scene_gltf2.io.com.debug", "io_scene_gltf2.io.com.path")
+
+
+def preload() -> dict:
+    """What every dataset job would otherwise import itself, loaded once in the zygote:
+    OpenEXR's bindings and the glTF exporter's modules (the add-on is on in factory
+    settings, but its operator imports ~100 modules on its first export). None of it starts
+    a thread (the zygote checks before every fork); USD's plugins load on the first export
+    and cannot be loaded without one, so each job pays that itself."""
+    import importlib
+    import time as _time
+
+    import addon_utils
+
+    t0 = _time.perf_counter()
+    loaded = {}
+    try:
+        import OpenEXR  # noqa: F401
+        loaded["openexr"] = True
+    except ImportError:
+        loaded["openexr"] = False
+    try:
+        addon_utils.enable("io_scene_gltf2", default_set=False)
+        for name in GLTF_MODULES:
+            importlib.import_module(name)
+        loaded["gltf"] = True
+    except Exception:  # noqa: BLE001 - a job then imports it itself, and fails there if it must
+        loaded["gltf"] = False
+    loaded["seconds"] = round(_time.perf_counter() - t0, 4)
+    return loaded
 
 
 def _timing(job: dict, name: str, seconds: float) -> None:
@@ -146,6 +172,7 @@ def scene_facts(scene) -> dict:
              "color": [float(c) for c in o.data.color]}
             for o in scene.objects if o.type == "LIGHT" and o.data.type == "SUN"][:16]
     return {
+        "world": world_facts(scene),
         "camera": {
             "name": _text(cam.name), "type": data.type, "matrix_world": _matrix(cam.matrix_world),
             "lens_mm": float(data.lens), "sensor_width_mm": float(data.sensor_width),
@@ -159,6 +186,35 @@ def scene_facts(scene) -> dict:
         "objects": objects,
         "suns": suns,
     }
+
+
+def world_facts(scene) -> dict | None:
+    """The world as one colour and strength, for the simulator's uniform dome light.
+
+    Blender's USD exporter can turn the world into a dome light only through a texture it
+    writes beside the file (a sky gradient becomes the world's viewport colour, which seig
+    programs never set), and the dataset ships one file. So the child reports the sky's
+    mean linear colour over the sphere and the parent's labeller adds the dome light
+    (`simdata.usd_labels`): a Background colour as it is, or a colour ramp's mean (seig's
+    sky gradient maps the view direction's z, uniform in solid angle, onto the ramp)."""
+    world = scene.world
+    tree = world.node_tree if world is not None else None
+    if tree is None:
+        return None
+    background = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground"), None)
+    if background is None:
+        return None
+    colour = background.inputs["Color"]
+    strength = background.inputs["Strength"]
+    if not colour.is_linked:
+        rgb = [float(c) for c in colour.default_value[:3]]
+    elif colour.links[0].from_node.bl_idname == "ShaderNodeValToRGB":
+        ramp = colour.links[0].from_node.color_ramp
+        samples = [ramp.evaluate(i / 63) for i in range(64)]
+        rgb = [sum(float(c[k]) for c in samples) / len(samples) for k in range(3)]
+    else:
+        rgb = [float(c) for c in world.color[:3]]
+    return {"color": rgb, "strength": float(strength.default_value) if not strength.is_linked else 1.0}
 
 
 # --- exports -------------------------------------------------------------------------
@@ -212,10 +268,12 @@ def write_glb(scene, job_dir: str, job: dict) -> list[str]:
 
 
 def write_usd(scene, job_dir: str, job: dict) -> list[str]:
-    """scene.usdc: named prims under /World, materials (UsdPreviewSurface), camera, sun, the
-    world as a dome light;
-    custom properties as `userProperties:*` (the parent adds Isaac Sim's semantic labels),
-    metersPerUnit 1, up axis Z."""
+    """scene.usdc: named prims under /World, materials (UsdPreviewSurface), camera, sun;
+    custom properties as `userProperties:*` (the parent adds Isaac Sim's semantic labels and
+    the world's dome light from `world_facts`: Blender's own world conversion writes a
+    texture file, into a temp dir the jail does not let it write), metersPerUnit 1, up axis Z.
+    The USD library cannot chmod its temporary file before renaming it over scene.usdc
+    (seccomp): it warns, and the file keeps mode 0600, which the parent reads."""
     import bpy
 
     t0 = time.perf_counter()
@@ -224,15 +282,9 @@ def write_usd(scene, job_dir: str, job: dict) -> list[str]:
     bpy.ops.wm.usd_export(
         filepath=os.path.join(job_dir, USD_FILE), selected_objects_only=True, export_animation=False,
         export_custom_properties=True, export_materials=True, generate_preview_surface=True,
-        export_textures_mode="KEEP", export_cameras=True, export_lights=True, convert_world_material=True,
+        export_textures_mode="KEEP", export_cameras=True, export_lights=True, convert_world_material=False,
         root_prim_path=USD_ROOT, convert_orientation=False, convert_scene_units="METERS", meters_per_unit=1.0)
     _timing(job, "usd_s", time.perf_counter() - t0)
     return [USD_FILE]
 
 
-WRITERS: dict[str, Writer] = {
-    "passes": Writer("passes.npy (depth, normal, instance id) and scene.json (camera, objects)",
-                     prepare_passes, write_passes),
-    "glb": Writer("scene.glb: nodes, materials, camera, sun; class in each node's extras", assign_ids, write_glb),
-    "usd": Writer("scene.usdc: prims, materials, camera, sun; metersPerUnit 1, up axis Z", assign_ids, write_usd),
-}

@@ -2,7 +2,7 @@
 
 Per sample (the reconstruction itself or one of its variants), one Blender job renders
 the RGB image and its passes and exports GLB and USD (`blender_actors.dataset_writers`);
-the parent checks those untrusted files (`blender_actors.dataset_outputs`), and the
+the parent checks those untrusted files (`blender_actors.outputs`), and the
 writers here, one format per module, turn the checked data into the dataset's files:
 `depth` (KITTI PNG, float32 .npy, preview), `segmentation` (semantic, instance,
 preview), `normals`, `camera` (camera.json), `objects` (objects.json), `usd_labels`

@@ -34,7 +34,7 @@ CONVENTIONS = """\
 - `scene.glb`: glTF 2.0 (+Y up, as glTF requires; metres): named nodes, materials, camera,
   sun; each node's `extras` hold `semantic` (its class) and `instance_id`.
 - `scene.usdc`: USD, metersPerUnit 1, upAxis Z, default prim `/World`, one Xform prim per
-  object; class labels as `UsdSemantics.LabelsAPI` (`semantics:labels:class`, Isaac Sim 5)
+  object, the sky as a uniform dome light `/World/env_light` (its mean colour); class labels as `UsdSemantics.LabelsAPI` (`semantics:labels:class`, Isaac Sim 5)
   and the older Isaac Sim `SemanticsAPI:Semantics` (`semantic:Semantics:params:semanticType`
   = "class", `semanticData` = the class).
 - Sample `00` is the reconstruction itself; `01..N` are variants, each with its own program

@@ -83,8 +83,24 @@ class SunFacts(BaseModel):
         return _bounded(v)
 
 
+class WorldFacts(BaseModel):
+    """The sky as one linear colour and a strength (the simulator's uniform dome light)."""
+
+    model_config = _STRICT
+    color: Vec3
+    strength: float = Field(ge=0, le=1e6)
+
+    @field_validator("color")
+    @classmethod
+    def _colour(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(c) and 0 <= c <= 1e4 for c in v):
+            raise ValueError("colour channels must be finite, in [0, 1e4]")
+        return v
+
+
 class SceneFacts(BaseModel):
     model_config = _STRICT
+    world: WorldFacts | None = None
     camera: CameraFacts
     render: RenderFacts
     objects: list[ObjectFacts] = Field(max_length=MAX_OBJECTS)

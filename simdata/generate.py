@@ -89,7 +89,7 @@ def _label_usd(built: list, result: DatasetResult) -> None:
         return
     t0 = time.perf_counter()
     try:
-        labelled = label_files([(s.usd, s.usd_labels) for _, s in todo])
+        labelled = label_files([(s.usd, s.usd_labels, s.usd_dome) for _, s in todo])
     except UsdLabelError as exc:
         labelled = [exc] * len(todo)
     share = (time.perf_counter() - t0) / len(todo)

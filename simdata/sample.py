@@ -1,7 +1,7 @@
 """One sample's files, from one checked Blender job: the writers fed by the scene model.
 
 Input: the render (PNG), `passes.npy` and `scene.json` (already format-checked by
-`blender_actors.dataset_outputs`), `scene.glb` and `scene.usdc`. Here the meaning is
+`blender_actors.outputs`), `scene.glb` and `scene.usdc`. Here the meaning is
 checked (ids 1..N and matching the passes, the requested size, a perspective camera)
 and each writer makes its files. USD labelling is batched per image (one labeller
 process), so `build` returns the unlabelled crate and its labels for the caller.
@@ -50,6 +50,7 @@ class Sample:
     objects: int
     usd: bytes | None = None  # unlabelled: label with simdata.usd_labels, then store as scene.usdc
     usd_labels: dict[str, str] = field(default_factory=dict)
+    usd_dome: dict | None = None  # the world as a uniform dome light (simdata.facts.WorldFacts)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,4 +132,5 @@ def build(result: RenderResult, width: int, height: int, outputs: tuple[str, ...
             raise SampleError("the job wrote no scene.usdc")
         sample.usd = result.files[USD_FILE]
         sample.usd_labels = {o.name: segmentation.class_of(o.semantic) for o in facts.objects}
+        sample.usd_dome = facts.world.model_dump() if facts.world else None
     return sample

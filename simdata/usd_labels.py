@@ -10,7 +10,10 @@ both conventions Isaac Sim reads:
 - the older Isaac Sim `SemanticsAPI` (Isaac Sim 4.x and before): applied schema
   `SemanticsAPI:Semantics`, attributes `string semantic:Semantics:params:semanticType =
   "class"` and `string semantic:Semantics:params:semanticData = "car"`.
-Stage metadata is set to `metersPerUnit = 1`, `upAxis = "Z"`, default prim `/World`.
+Stage metadata is set to `metersPerUnit = 1`, `upAxis = "Z"`, default prim `/World`. The
+world becomes a uniform `DomeLight` at `/World/env_light` (`inputs:color`, the sky's mean
+linear colour, and `inputs:intensity`, its strength, from the checked scene facts), so
+the file needs no texture beside it.
 
 The file came from a child that ran untrusted code, so it is opened here, in a separate
 short-lived process with memory and CPU limits (`label_files`), never in the caller's
@@ -31,6 +34,7 @@ LEGACY_SCHEMA = "SemanticsAPI:Semantics"
 LEGACY_TYPE = "semantic:Semantics:params:semanticType"
 LEGACY_DATA = "semantic:Semantics:params:semanticData"
 ROOT = "/World"
+DOME = "env_light"  # the name Blender's own world conversion gives its dome light
 MAX_PRIMS = 200_000
 NAME_ATTR = "userProperties:blender:object_name"
 
@@ -45,19 +49,23 @@ def _limits() -> None:  # runs in the child process before exec
     resource.setrlimit(resource.RLIMIT_FSIZE, (512 << 20, 512 << 20))
 
 
-def label_files(items: list[tuple[bytes, dict[str, str]]], timeout_s: float = 120.0) -> list[bytes | UsdLabelError]:
-    """[(usdc bytes, {object name: class})] -> labelled usdc bytes, or the UsdLabelError of
-    that file, in order. One labeller process for all of them (one start-up per image);
-    UsdLabelError when the labeller itself fails."""
+Dome = dict  # {"color": [r, g, b] linear, "strength": float} (simdata.facts.WorldFacts)
+
+
+def label_files(items: list[tuple[bytes, dict[str, str], Dome | None]],
+                timeout_s: float = 120.0) -> list[bytes | UsdLabelError]:
+    """[(usdc bytes, {object name: class}, dome light or None)] -> labelled usdc bytes, or
+    the UsdLabelError of that file, in order. One labeller process for all of them (one
+    start-up per image); UsdLabelError when the labeller itself fails."""
     if not items:
         return []
     with tempfile.TemporaryDirectory(prefix="seig-usd-") as tmp:
         jobs = []
-        for i, (data, labels) in enumerate(items):
+        for i, (data, labels, dome) in enumerate(items):
             src, dst = os.path.join(tmp, f"in-{i}.usdc"), os.path.join(tmp, f"out-{i}.usdc")
             with open(src, "wb") as fh:
                 fh.write(data)
-            jobs.append({"src": src, "dst": dst, "labels": labels})
+            jobs.append({"src": src, "dst": dst, "labels": labels, "dome": dome})
         try:
             proc = subprocess.run([sys.executable, "-m", "simdata.usd_labels"], input=json.dumps(jobs).encode(),
                                   capture_output=True, timeout=timeout_s, preexec_fn=_limits, cwd=tmp,
@@ -94,8 +102,8 @@ def _package_root() -> str:
 
 
 # --- inside the labeller process ---------------------------------------------------------
-def label_stage(src: str, dst: str, labels: dict[str, str]) -> dict:
-    from pxr import Sdf, Usd, UsdGeom, UsdSemantics
+def label_stage(src: str, dst: str, labels: dict[str, str], dome: Dome | None = None) -> dict:
+    from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux, UsdSemantics
 
     stage = Usd.Stage.Open(src, Usd.Stage.LoadAll)
     if stage is None:
@@ -122,6 +130,10 @@ def label_stage(src: str, dst: str, labels: dict[str, str]) -> dict:
         prim.AddAppliedSchema(LEGACY_SCHEMA)
         prim.CreateAttribute(LEGACY_TYPE, Sdf.ValueTypeNames.String).Set(LABELS_INSTANCE)
         prim.CreateAttribute(LEGACY_DATA, Sdf.ValueTypeNames.String).Set(cls)
+    if dome is not None:
+        light = UsdLux.DomeLight.Define(stage, f"{ROOT}/{DOME}")
+        light.CreateColorAttr().Set(Gf.Vec3f(*dome["color"]))
+        light.CreateIntensityAttr().Set(float(dome["strength"]))
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
     stage.SetDefaultPrim(root)
@@ -156,7 +168,7 @@ def main() -> int:
     results = []
     for job in jobs:
         try:
-            results.append(label_stage(job["src"], job["dst"], job["labels"]))
+            results.append(label_stage(job["src"], job["dst"], job["labels"], job.get("dome")))
         except UsdLabelError as exc:
             results.append({"error": str(exc)})
         except Exception as exc:  # noqa: BLE001 - pxr raises Tf errors of its own types

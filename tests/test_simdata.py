@@ -140,7 +140,7 @@ def test_glb_reloads_with_named_nodes_classes_and_blenders_transforms(dataset):
 
 
 def test_usd_reloads_with_prims_isaac_labels_and_blenders_transforms(dataset):
-    from pxr import Usd, UsdGeom, UsdSemantics
+    from pxr import Usd, UsdGeom, UsdLux, UsdSemantics
 
     geometry = _geometry(dataset["program"])
     path = dataset["prefix"] / "samples" / "00" / "scene.usdc"
@@ -161,6 +161,16 @@ def test_usd_reloads_with_prims_isaac_labels_and_blenders_transforms(dataset):
         shader = stage.GetPrimAtPath(f"/World/_materials/{name}/Principled_BSDF")
         np.testing.assert_allclose(shader.GetAttribute("inputs:diffuseColor").Get(),
                                    _linear(_materials(dataset["program"])[name]["color"]), atol=1e-3)
+    # the sky as a uniform dome: its gradient (ground up to 0.49, horizon at 0.5, zenith at 1 of the
+    # view direction's z mapped to [0, 1], linear in between) averaged over the sphere; no texture file
+    sky = section_params(parse(dataset["program"]).get("lighting"), "lighting")["sky"]
+    stops = np.array([_linear(sky["ground"]), _linear(sky["horizon"]), _linear(sky["zenith"])])
+    t = np.linspace(0.0, 1.0, 64)
+    mean = [np.interp(t, [0.49, 0.5, 1.0], stops[:, k]).mean() for k in range(3)]
+    dome = UsdLux.DomeLight(stage.GetPrimAtPath("/World/env_light"))
+    assert dome and dome.GetTextureFileAttr().Get() is None
+    np.testing.assert_allclose(dome.GetColorAttr().Get(), mean, atol=1e-3)
+    assert dome.GetIntensityAttr().Get() == pytest.approx(sky["strength"])
 
 
 def test_usd_core_and_bpy_share_one_environment():

@@ -10,13 +10,25 @@ import struct
 import numpy as np
 import pytest
 
-from blender_actors.dataset_outputs import OutputError, read_outputs
+from blender_actors import outputs
+from blender_actors.child_outputs import WRITERS
+from blender_actors.outputs import OutputError
 from blender_actors.protocol import RenderRequest, RenderResult
 from simdata.facts import SceneFacts
 from simdata.sample import SampleError, build
 from simdata.usd_labels import UsdLabelError, label_files
 
 REQ = {"width": 8, "height": 8}
+DATASET_NAMES = {n for w in ("passes", "glb", "usd") for n in WRITERS[w].names}
+
+
+def read_outputs(folder: str, names: list, request: dict) -> dict[str, bytes]:
+    """What the worker does with a job dir: the files the dataset writers may write, checked."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return outputs.read_outputs(fd, names, request, DATASET_NAMES)
+    finally:
+        os.close(fd)
 
 
 def _npy(array) -> bytes:
@@ -64,6 +76,7 @@ def test_good_files_pass(out_dir):
     ("passes.npy", _npy(GOOD_PASSES)[:-4], "data bytes"),
     ("passes.npy", b"\x93NUMPY\x01\x00\xff\xff" + b"{" * 10, "out of bounds"),
     ("passes.npy", b"not numpy", "not a NumPy"),
+    ("passes.npy", _npy(GOOD_PASSES) + bytes(5000), "cap"),  # capped by the request's size before it is read
     ("scene.json", b'{"a": NaN}', "strict JSON"),
     ("scene.json", b'{"a": 1, "a": 2}', "strict JSON"),
     ("scene.json", b"\xff\xfe", "strict JSON"),
@@ -93,8 +106,8 @@ def test_names_links_fifos_and_counts_are_refused(out_dir, tmp_path_factory):
     os.mkfifo(out_dir / "scene.json")  # would block a reader that waits for data
     with pytest.raises(OutputError, match="plain regular file"):
         read_outputs(str(out_dir), ["scene.json"], REQ)
-    for names, why in ((["../secret"], "not allowed"), (["render.png"], "not allowed"), ([7], "not allowed"),
-                       (["scene.glb"] * 2, "no repeats"), (["scene.glb"] * 9, "at most")):
+    for names, why in ((["../secret"], "not allowed"), (["render.png"], "not asked for"), ([7], "not allowed"),
+                       (["scene.glb"] * 2, "no repeats"), (["scene.glb"] * 17, "at most")):
         with pytest.raises(OutputError, match=why):
             read_outputs(str(out_dir), names, REQ)
 
@@ -155,5 +168,5 @@ def test_scene_facts_are_checked_for_meaning():
 
 
 def test_usd_labeller_refuses_garbage_without_crashing_the_caller():
-    out = label_files([(b"PXR-USDC" + os.urandom(4000), {"road": "road"}), (b"PXR-USDC", {})])
+    out = label_files([(b"PXR-USDC" + os.urandom(4000), {"road": "road"}, None), (b"PXR-USDC", {}, None)])
     assert all(isinstance(o, UsdLabelError) for o in out)
