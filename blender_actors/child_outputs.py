@@ -1,4 +1,4 @@
-"""Extra outputs a job child writes after the render: the child side of the output mechanism.
+"""Extra outputs a job child writes from its one render: the child side of the output mechanism.
 
 The extension point (how the dataset's passes, `scene.glb` and `scene.usdc` were added):
   1. here: a `Writer` whose `prepare(scene, job)` runs in the confined job child before the
