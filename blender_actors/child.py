@@ -7,10 +7,11 @@ job's seed, then the kernel layers (`jail.confine`). The first frame on the repl
 says which layers were applied; it is written, and read by the parent (`wait_drained`),
 before the program runs, so the program cannot forge it. The program runs under
 restricted builtins (sandbox "full") or full builtins ("os_only", tests of the kernel
-layers alone); the worker's own render settings follow; the render and any extra
-outputs (`child_outputs`) are written as files in the job dir, and the second frame only
-names them. Every failure becomes an error reply; a real crash (signal) is seen by the
-parent. The process never returns: `os._exit`.
+layers alone); the worker's own render settings follow; the requested writers
+(`child_outputs`) prepare the scene (passes, instance ids); the render and the writers'
+outputs are written as files in the job dir, and the second frame only names them.
+Every failure becomes an error reply; a real crash (signal) is seen by the parent. The
+process never returns: `os._exit`.
 """
 from __future__ import annotations
 
@@ -269,13 +270,17 @@ def _program_and_render(job: dict, record: dict, t: dict, out: _Output) -> tuple
         _render_settings(scene, job)
         record["device"] = select_device(scene, job.get("device", "auto"))
         record["threads"] = scene.render.threads
+        writers = [child_outputs.WRITERS[name] for name in job.get("outputs", [])]
+        for writer in writers:  # passes to turn on, instance ids: before the one render
+            writer.prepare(scene, job)
         scene.render.filepath = os.path.join(os.getcwd(), "render.png")
         t["setup"] = time.perf_counter()
         bpy.ops.render.render(write_still=True)
         t["render"] = time.perf_counter()
         files = ["render.png"]
-        for name in job.get("outputs", []):
-            files += child_outputs.WRITERS[name].write(scene, os.getcwd(), job)
+        for writer in writers:
+            files += writer.write(scene, os.getcwd(), job)
+        record["writer_timings"] = job.pop("_timings", {})  # each writer's own seconds (dataset_writers)
     except Exception as exc:  # noqa: BLE001
         return {"kind": "render", "message": clean_text(f"{type(exc).__name__}: {exc}")[:MAX_ERROR], "line": None}, []
     record["counts"] = {
@@ -341,8 +346,9 @@ def _finish(record: dict, t: dict, out: _Output) -> dict:
         if name in t:
             timings[f"{name}_s"] = round(t[name] - prev, 5)
             prev = t[name]
-    timings["encode_s"] = round(end - prev, 5) if "render" in t else 0.0
+    timings["encode_s"] = round(end - prev, 5) if "render" in t else 0.0  # writers included
     timings["total_s"] = round(end - t["start"], 5)
+    timings.update({str(k)[:32]: float(v) for k, v in record.pop("writer_timings", {}).items()})
     record["timings"] = timings
     record["stdout"] = out.text()
     record["blender_warnings"] = _log_warnings()

@@ -1,10 +1,13 @@
-"""Extra outputs a job child writes after the render: the child side of the output mechanism.
+"""Extra outputs a job child writes from its one render: the child side of the output mechanism.
 
-The extension point (how to add e.g. depth or segmentation passes, `scene.glb`, `scene.usdc`):
-  1. here: a `Writer` whose `write(scene, job_dir, job)` runs in the confined job child after
-     the render, writes its files in the job dir (the only place it may write) and returns
-     their names, each one of the `names` it declares; register it in `WRITERS` under the name callers put in
-     `RenderRequest.outputs`;
+The extension point (how the dataset's passes, `scene.glb` and `scene.usdc` were added):
+  1. here: a `Writer` whose `prepare(scene, job)` runs in the confined job child before the
+     one render (passes to turn on, ids to set; default: nothing) and whose
+     `write(scene, job_dir, job)` runs after it, writes its files in the job dir (the only
+     place it may write) and returns their names, each one of the `names` it declares;
+     register it in `WRITERS` under the name callers put in `RenderRequest.outputs`. A
+     writer may put `{name: seconds}` into `job["_timings"]`: the child adds them to the
+     record's timings;
   2. in `blender_actors/outputs.py`: a parent-side validator for each new file suffix, with
      its size cap (`VALIDATORS`). The parent accepts only listed files whose suffix has a
      validator, opened without following links, regular, at most `MAX_FILES` of them.
@@ -22,7 +25,13 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from blender_actors import dataset_writers
+
 MAX_OBJECTS = 2000
+
+
+def no_prepare(scene, job: dict) -> None:
+    """Most writers need nothing before the render."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class Writer:
     description: str
     write: Callable[[object, str, dict], list[str]]
     names: tuple[str, ...]  # every file it may write: the parent accepts no other name
+    prepare: Callable[[object, dict], None] = no_prepare  # (scene, job): before the render
 
 
 def _objects_json(scene, job_dir: str, job: dict) -> list[str]:
@@ -52,4 +62,12 @@ def _objects_json(scene, job_dir: str, job: dict) -> list[str]:
 WRITERS: dict[str, Writer] = {
     "objects": Writer("objects.json: every object's name, type, semantic class, location and size", _objects_json,
                       ("objects.json",)),
+    # the simulation dataset's job outputs (simdata/ turns them into a sample's files)
+    "passes": Writer("passes.npy (depth, normal, instance id) and scene.json (camera, objects)",
+                     dataset_writers.write_passes, (dataset_writers.PASSES_FILE, dataset_writers.FACTS_FILE),
+                     dataset_writers.prepare_passes),
+    "glb": Writer("scene.glb: nodes, materials, camera, sun; class in each node's extras", dataset_writers.write_glb,
+                  (dataset_writers.GLB_FILE,), dataset_writers.assign_ids),
+    "usd": Writer("scene.usdc: prims, materials, camera, sun; metersPerUnit 1, up axis Z", dataset_writers.write_usd,
+                  (dataset_writers.USD_FILE,), dataset_writers.assign_ids),
 }

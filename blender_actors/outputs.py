@@ -11,9 +11,21 @@ PNG: what its pixels could take at 16 bits per channel, not 64 MiB of private ch
 32x24 pixels), and must pass its type's validator (a PNG is decoded and its size checked
 against the request; JSON is parsed strictly). To add a type: a `Validator` in `VALIDATORS` (see `child_outputs` for
 the child side).
+
+The simulation dataset's types (the `passes`, `glb` and `usd` writers) are checked for
+format here; their meaning (ids, classes, camera, labels) where they are used (`simdata/`):
+- `.npy` (`passes.npy`): a version 1/2/3 NumPy header parsed as a literal (never
+  unpickled), little-endian float32, C order, shape (height, width, 5) of the request,
+  exact length (its cap is that size plus the header), every value finite;
+- `.glb`: the glTF 2.0 binary container: magic, version 2, declared length equal to the
+  file, a strict-JSON chunk first (`asset.version` "2.0", capped node count), at most one
+  BIN chunk, chunk lengths inside the file;
+- `.usdc`: the USD crate magic (`PXR-USDC`); its structure is checked when usd-core opens
+  it in a resource-limited subprocess (`simdata.usd_labels`).
 """
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -92,13 +104,96 @@ def strict_json(data: bytes) -> object:
 
 
 def _json(name: str, data: bytes, request: dict) -> bytes:
-    strict_json(data)
+    try:
+        strict_json(data)
+    except OutputError as exc:
+        raise OutputError(f"{name}: {exc}") from exc
+    return data
+
+
+PASS_CHANNELS = 5  # depth, normal x y z, instance id (blender_actors.dataset_writers)
+NPY_HEADER_MAX = 4096
+MAX_GLB_NODES = 10_000
+
+
+def npy_cap(request: dict) -> int:
+    """The passes of the requested size, float32, plus the longest header accepted."""
+    return 4 * PASS_CHANNELS * request["width"] * request["height"] + 12 + NPY_HEADER_MAX
+
+
+def _npy(name: str, data: bytes, request: dict) -> bytes:
+    """A float32 (H, W, 5) array exactly as the request's size; the header is a literal."""
+    import numpy as np
+
+    if not data.startswith(b"\x93NUMPY") or len(data) < 12:
+        raise OutputError(f"{name} is not a NumPy .npy file")
+    major = data[6]
+    if major == 1:
+        (hlen,), start = struct.unpack("<H", data[8:10]), 10
+    elif major in (2, 3):
+        (hlen,), start = struct.unpack("<I", data[8:12]), 12
+    else:
+        raise OutputError(f"{name}: unknown .npy version {major}")
+    if hlen > NPY_HEADER_MAX or start + hlen > len(data):
+        raise OutputError(f"{name}: header of {hlen} bytes is out of bounds")
+    try:
+        header = ast.literal_eval(data[start:start + hlen].decode("latin1"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise OutputError(f"{name}: header is not a literal") from exc
+    shape = (request["height"], request["width"], PASS_CHANNELS)
+    if not isinstance(header, dict) or header.get("descr") != "<f4" or header.get("fortran_order") is not False \
+            or not isinstance(header.get("shape"), tuple) or header["shape"] != shape:
+        raise OutputError(f"{name}: expected little-endian float32 of shape {shape} in C order, got {str(header)[:200]}")
+    body = data[start + hlen:]
+    if len(body) != 4 * shape[0] * shape[1] * shape[2]:
+        raise OutputError(f"{name}: {len(body)} data bytes for shape {shape}")
+    if not np.isfinite(np.frombuffer(body, dtype="<f4")).all():
+        raise OutputError(f"{name} holds NaN or infinite values")
+    return data
+
+
+def _glb(name: str, data: bytes, request: dict) -> bytes:
+    if len(data) < 20 or data[:4] != b"glTF":
+        raise OutputError(f"{name} is not a binary glTF file")
+    version, length = struct.unpack("<II", data[4:12])
+    if version != 2 or length != len(data):
+        raise OutputError(f"{name}: glTF version {version}, declared length {length} of a {len(data)}-byte file")
+    pos, chunks = 12, []
+    while pos < length:
+        if pos + 8 > length:
+            raise OutputError(f"{name}: truncated chunk header at byte {pos}")
+        size, kind = struct.unpack("<I4s", data[pos:pos + 8])
+        if pos + 8 + size > length or size % 4:
+            raise OutputError(f"{name}: chunk of {size} bytes at byte {pos} does not fit or is not aligned")
+        chunks.append((kind, data[pos + 8:pos + 8 + size]))
+        pos += 8 + size
+    kinds = [k for k, _ in chunks]
+    if not chunks or kinds[0] != b"JSON" or kinds[1:] not in ([], [b"BIN\x00"]):
+        raise OutputError(f"{name}: chunks {kinds} (expected JSON, then at most one BIN)")
+    try:
+        doc = strict_json(chunks[0][1].rstrip(b" "))
+    except OutputError as exc:
+        raise OutputError(f"{name}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("asset"), dict) or doc["asset"].get("version") != "2.0":
+        raise OutputError(f"{name}: the JSON chunk is not a glTF 2.0 document")
+    nodes = doc.get("nodes", [])
+    if not isinstance(nodes, list) or len(nodes) > MAX_GLB_NODES:
+        raise OutputError(f"{name}: nodes are not a list of at most {MAX_GLB_NODES}")
+    return data
+
+
+def _usdc(name: str, data: bytes, request: dict) -> bytes:
+    if not data.startswith(b"PXR-USDC") or len(data) < 88:
+        raise OutputError(f"{name} is not a USD crate file")
     return data
 
 
 VALIDATORS: dict[str, Validator] = {
     ".png": Validator(64 * 1024 * 1024, _png, png_cap),
     ".json": Validator(4 * 1024 * 1024, _json),
+    ".npy": Validator(512 * 1024 * 1024, _npy, npy_cap),
+    ".glb": Validator(256 * 1024 * 1024, _glb),
+    ".usdc": Validator(256 * 1024 * 1024, _usdc),
 }
 
 

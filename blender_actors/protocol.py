@@ -26,7 +26,8 @@ class RenderRequest(BaseModel):
     denoise: bool = False
     timeout_s: float | None = Field(None, gt=0, description="None: the worker's job_timeout_s")
     outputs: list[str] = Field(default_factory=list, max_length=8,
-                               description="extra outputs written after the render (blender_actors.child_outputs)")
+                               description="extra outputs from the same render, e.g. the dataset's passes, glb, "
+                                           "usd (blender_actors.child_outputs)")
 
     @field_validator("outputs")
     @classmethod
@@ -36,6 +37,8 @@ class RenderRequest(BaseModel):
         unknown = [v for v in value if v not in WRITERS]
         if unknown:
             raise ValueError(f"unknown outputs {unknown}; known: {sorted(WRITERS)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"outputs {value} name a writer twice")
         return value
 
 

@@ -59,8 +59,9 @@ def preload() -> dict:
 
     import_s = time.perf_counter() - t0
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    from blender_actors import child, child_outputs, jail  # noqa: F401  (the child's code, before any jail)
+    from blender_actors import child, child_outputs, dataset_writers, jail  # noqa: F401  (before any jail)
 
+    dataset = dataset_writers.preload()  # OpenEXR's bindings, the glTF exporter: no threads
     exr = child.set_exr_threads(0)
 
     os.sched_setaffinity(0, cpus)
@@ -68,7 +69,7 @@ def preload() -> dict:
     while child.thread_count() > 1 and time.monotonic() < deadline:  # stopped pools exit asynchronously
         time.sleep(0.01)
     return {"import_s": round(import_s, 4), "blender": bpy.app.version_string, "exr_pool_stopped": exr,
-            "cpus": len(cpus), "threads_at_fork": child.thread_count()}
+            "cpus": len(cpus), "threads_at_fork": child.thread_count(), "dataset_preload": dataset}
 
 
 def read_paths(cfg: dict) -> list[str]:

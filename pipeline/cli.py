@@ -1,9 +1,9 @@
 """The `seig` command line: the top of the import graph (it may import anything below).
 
 Subcommands: check, render (Blender workers), reconstruct (one or more photos, staged),
-run and manifest (the Ray batch job), report (a run's static report). Exit status: 0
-success, 1 the work failed (a rejected, failing or timed-out program, a failed image),
-2 bad usage or config.
+run and manifest (the Ray batch job), report (a run's static report), dataset (a program's
+simulation samples). Exit status: 0 success, 1 the work failed (a rejected, failing or
+timed-out program, a failed image), 2 bad usage or config.
 """
 from __future__ import annotations
 
@@ -119,12 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.set_defaults(func=_cmd_render)
 
-    from pipeline import cli_batch, cli_reconstruct
+    from pipeline import cli_batch, cli_dataset, cli_reconstruct
     from pipeline.report import cli as cli_report
 
     cli_reconstruct.register(sub)
     cli_batch.register(sub)
     cli_report.register(sub)
+    cli_dataset.register(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blender_actors.actor import ActorResources
 from blender_actors.config import WorkerConfig
+from simdata.config import DatasetConfig
 from pipeline.metrics import MetricsConfig
 from stages.config import ReconstructConfig
 
@@ -69,6 +70,7 @@ class SeigConfig(BaseModel):
     worker: WorkerConfig = WorkerConfig()
     reconstruct: ReconstructConfig = ReconstructConfig()
     metrics: MetricsConfig = MetricsConfig()
+    dataset: DatasetConfig = DatasetConfig()
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:

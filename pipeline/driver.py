@@ -22,8 +22,8 @@ from pipeline.manifest import Manifest, open_manifest
 from pipeline.metrics import Metrics
 from pipeline.results import (ResultsWriter, failed_row, list_runs, load_record, read_ids, recorded_ids,
                               results_dir, row_from_record, run_root)
-from pipeline.storage import with_defaults, write_text
-from pipeline.tasks import DETAIL, ImageJob, remote_tasks
+from pipeline.storage import with_defaults, write_bytes, write_text
+from pipeline.tasks import DATASET_ROWS, DETAIL, ImageJob, remote_tasks
 from stages.definitions import STAGES
 
 
@@ -99,6 +99,7 @@ class Driver:
         self.actors: list = []
         self.actor_stats: dict[int, object] = {}
         self.last_poll = 0.0
+        self.index = None  # the dataset index writer when `dataset.enabled`
 
     # --- planning ---------------------------------------------------------------
     def done_ids(self) -> tuple[set[str], set[str], list[dict]]:
@@ -106,7 +107,9 @@ class Driver:
         run, opts = self.cfg.run, self.cfg.run.storage_options
         here = read_ids(run.output, self.run_id, storage_options=opts)
         recover = []
-        for image_id, path in recorded_ids(run.output, self.run_id, opts).items():
+        recorded = recorded_ids(run.output, self.run_id, opts)
+        self._recover_index(recorded)
+        for image_id, path in recorded.items():
             if image_id not in here:
                 record = load_record(path, opts)
                 recover.append(row_from_record(record, image_id, record.get("uri"), self.run_id,
@@ -127,6 +130,7 @@ class Driver:
         cfg = self.cfg
         manifest: Manifest = open_manifest(cfg.run.manifest, cfg.run.storage_options)
         total = manifest.count_rows()
+        self.index = self._dataset_index()
         here, earlier, recovered = self.done_ids()
         writer = ResultsWriter(cfg.run.output, self.run_id, manifest.dataset.schema, cfg.run.results_flush_rows,
                                cfg.run.results_flush_s, cfg.run.storage_options)
@@ -191,6 +195,7 @@ class Driver:
         finally:
             bar.close()
             writer.flush()
+            self._close_index()
             self._poll_actors(force=True)
             for actor in self.actors:
                 ray.kill(actor)
@@ -226,7 +231,7 @@ class Driver:
         state = init_t.remote(job, self.cfg_ref, actor)
         for stage in STAGES:
             state = stage_t.remote(state, stage.name, self.cfg_ref, actor)
-        return final_t.remote(state, self.cfg_ref)
+        return final_t.remote(state, self.cfg_ref, actor)  # the actor also renders the image's dataset
 
     def _resolve(self, uri: str) -> str:
         """A relative local URI is relative to the manifest's folder (a manifest that
@@ -294,7 +299,43 @@ class Driver:
                                  attempts=self.cfg.tasks.max_retries + 1)
             self._record(writer, row, bar)
 
+    # --- the dataset index (simdata.index) -------------------------------------
+    def _dataset_index(self):
+        if not self.cfg.dataset.enabled:
+            return None
+        from simdata.index import DatasetIndexWriter
+
+        opts = self.cfg.run.storage_options
+        return DatasetIndexWriter(run_root(self.cfg.run.output, self.run_id), self.run_id,
+                                  lambda uri, data: write_bytes(uri, data, **opts), storage_options=opts)
+
+    def _index_rows(self, row: dict) -> None:
+        """Move a finished image's dataset rows into the index."""
+        if self.index is not None:
+            self.index.add_from_row(row)
+
+    def _recover_index(self, recorded: dict[str, str]) -> None:
+        """Dataset rows of this run's finished images that its index lacks (a driver stopped
+        before it flushed them), from their records: the index loses nothing either."""
+        if self.index is None:
+            return
+        from simdata.index import indexed_ids
+
+        opts = self.cfg.run.storage_options
+        have = indexed_ids(self.index.dir, opts)
+        for image_id, path in recorded.items():
+            if image_id not in have:
+                record = load_record(path, opts)
+                self.index.add_from_row({DATASET_ROWS: (record.get("dataset") or {}).get("samples", [])})
+
+    def _close_index(self) -> None:
+        if self.index is not None:
+            d = self.cfg.dataset
+            self.index.close({"variants": d.variants, "long_side": d.long_side, "samples": d.samples,
+                              "seed": d.seed, "outputs": "+".join(d.outputs)})
+
     def _record(self, writer: ResultsWriter, row: dict, bar) -> None:
+        self._index_rows(row)
         detail = row.pop(DETAIL, None)
         writer.add(row)
         self.metrics.image_done(row, detail, self.cfg.metrics)

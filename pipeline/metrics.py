@@ -50,6 +50,14 @@ def image_metrics(rec: Reconstruction) -> dict[str, Any]:
             "completion_tokens": rec.usage.completion_tokens}
 
 
+DATASET_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+def dataset_metrics(result) -> dict[str, Any]:
+    """An image's dataset numbers (simdata.generate.DatasetResult) for the driver's metrics."""
+    return {"ok": len(result.rows), "failed": len(result.failed), "seconds": result.seconds, "bytes": result.bytes}
+
+
 class Metrics:
     """One registry per process; counters keep counting across jobs run in one process."""
 
@@ -82,6 +90,13 @@ class Metrics:
         self.crashes = Counter("seig_blender_crashes", "Blender processes that crashed", ["actor"], registry=r)
         self.rss = Gauge("seig_blender_rss_bytes", "Blender process resident memory", ["actor"], registry=r)
         self.rows = Counter("seig_manifest_rows", "Manifest rows by outcome", ["outcome"], registry=r)
+        self.samples = Counter("seig_dataset_samples", "Dataset samples by outcome", ["outcome"], registry=r)
+        self.dataset_bytes = Counter("seig_dataset_bytes", "Bytes of dataset files written, by file", ["file"],
+                                     registry=r)
+        self.output_s = Histogram("seig_dataset_output_seconds", "Time of one dataset output of one sample",
+                                  ["output"], buckets=DATASET_BUCKETS, registry=r)
+        for outcome in ("ok", "failed"):
+            self.samples.labels(outcome)
         self._actor_seen: dict[tuple[str, str], float] = {}
         for kind in ("vlm", "task"):
             self.retries.labels(kind)
@@ -109,6 +124,8 @@ class Metrics:
             self.image_s.observe(row["time_s"])
         if not detail:
             return
+        if detail.get("dataset"):
+            self.dataset_done(detail["dataset"])
         for stage, outcome in detail["rounds"]:
             self.rounds.labels(stage, outcome).inc()
         for stage, seconds in detail["stage_s"]:
@@ -128,6 +145,15 @@ class Metrics:
         self.tokens.labels("completion").inc(detail["completion_tokens"])
         self.cost.inc(detail["prompt_tokens"] / 1000 * cfg.usd_per_1k_prompt_tokens
                       + detail["completion_tokens"] / 1000 * cfg.usd_per_1k_completion_tokens)
+
+    def dataset_done(self, numbers: dict[str, Any]) -> None:
+        self.samples.labels("ok").inc(numbers["ok"])
+        self.samples.labels("failed").inc(numbers["failed"])
+        for name, size in numbers["bytes"].items():
+            self.dataset_bytes.labels(name).inc(size)
+        for output, values in numbers["seconds"].items():
+            for seconds in values:
+                self.output_s.labels(output).observe(seconds)
 
     def actor_stats(self, actor: str, stats) -> None:
         """Turn an actor's cumulative worker stats into counter increments (reset-safe)."""

@@ -18,15 +18,16 @@ from pydantic import BaseModel
 from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
-from pipeline.metrics import image_metrics
+from simdata.index import ROW_KEY as DATASET_ROWS
+from pipeline.metrics import dataset_metrics, image_metrics
 from pipeline.results import failed_row, row_from_record
 from pipeline.single import render_settings
-from pipeline.storage import StorageError, read_bytes
+from pipeline.storage import StorageError, read_bytes, write_bytes
 from stages.backends.base import BackendError
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, run_stage, start_reconstruction
-from stages.photo import Photo, PhotoError, load
+from stages.photo import Photo, PhotoError, load, render_size
 from stages.records import Candidate, Reconstruction, Usage
 
 
@@ -148,7 +149,7 @@ def stage_step(state: ImageState, stage_name: str, cfg: SeigConfig, actor) -> Im
     return state
 
 
-def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
+def finalize_image(state: ImageState, cfg: SeigConfig, actor=None) -> dict:
     job = state.job
     if state.failed or state.rec is None:
         kind, message = state.failed or ("unknown", "image ended without a reconstruction")
@@ -156,16 +157,48 @@ def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
     rec = state.rec
     if state.png_uri:
         rec.final_png = read_bytes(state.png_uri, **cfg.run.storage_options)
+    dataset = write_dataset(state, cfg, actor)  # before record.json: the record lists its files
     rec.time_s = time.time() - state.started
-    written = write_final(job.prefix, rec, state.written, {"image_id": job.image_id, "uri": job.uri,
-                                                             "run_id": job.run_id}, cfg.run.storage_options)
+    extra = {"image_id": job.image_id, "uri": job.uri, "run_id": job.run_id}
+    if dataset is not None:
+        extra["dataset"] = dataset.record()
+    written = write_final(job.prefix, rec, {**state.written, **(dataset.written if dataset else {})}, extra,
+                          cfg.run.storage_options)
     import json
 
     record = json.loads(rec.model_dump_json())
     record["artifacts"] = written
     row = row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
     row[DETAIL] = image_metrics(rec)  # for the driver's metrics; not a results column
+    if dataset is not None:
+        row[DATASET_ROWS] = dataset.rows  # for the driver's dataset index; not a results column
+        row[DETAIL]["dataset"] = dataset_metrics(dataset)
     return row
+
+
+def write_dataset(state: ImageState, cfg: SeigConfig, actor):
+    """The image's simulation dataset (simdata.generate) on its render actor, or None when
+    the dataset is off. Its size: the final render's aspect, `dataset.long_side` (or as rendered)."""
+    if not cfg.dataset.enabled or actor is None or state.rec is None:
+        return None
+    from simdata.generate import generate
+
+    png = state.rec.final_png
+    size = photo_size(png) if png else (cfg.reconstruct.width or 256, cfg.reconstruct.height or 192)
+    if cfg.dataset.long_side:
+        size = render_size(size, cfg.dataset.long_side)
+    return generate(state.rec.final_program, state.job.image_id, state.job.run_id, state.job.prefix, size,
+                    cfg.dataset, ActorRenderer(actor),
+                    lambda uri, data: write_bytes(uri, data, **cfg.run.storage_options))
+
+
+def photo_size(png: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        return img.size
 
 
 def forwarded_env(patterns: list[str]) -> dict[str, str]:

@@ -140,6 +140,45 @@ def build_lighting():
     world.cycles.sampling_method = "MANUAL"
     world.cycles.sample_map_resolution = 64
     scene.view_settings.exposure = LIGHTING["exposure"]
+    fog = LIGHTING.get("fog")
+    if fog and fog["density"] > 0:
+        build_fog(fog)
+
+
+def build_fog(fog):
+    """Haze seen by the camera: a volume box (no surface) over the scene that absorbs
+    and glows in the fog colour, so a surface at distance d shows through as
+    exp(-density * d) (Koschmieder's law; visibility about 3 / density metres).
+    Only camera rays see it: sunlight and shadows stay as they were."""
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=1.0)
+    bmesh.ops.translate(bm, verts=bm.verts, vec=(0.0, 0.0, 0.5))
+    mesh = bpy.data.meshes.new("fog")
+    bm.to_mesh(mesh)
+    bm.free()
+    box = bpy.data.objects.new("fog", mesh)
+    box.scale = (4000.0, 4000.0, fog["height_m"])
+    box.location = (0.0, 0.0, -1.0)
+    mat = bpy.data.materials.new("fog")
+    nodes = mat.node_tree.nodes
+    links = mat.node_tree.links
+    nodes.remove(nodes["Principled BSDF"])
+    absorb = nodes.new("ShaderNodeVolumeAbsorption")
+    absorb.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
+    absorb.inputs["Density"].default_value = fog["density"]
+    glow = nodes.new("ShaderNodeEmission")
+    glow.inputs["Color"].default_value = srgb_to_linear(fog["color"]) + [1.0]
+    glow.inputs["Strength"].default_value = fog["density"]
+    both = nodes.new("ShaderNodeAddShader")
+    ray = nodes.new("ShaderNodeLightPath")
+    camera_only = nodes.new("ShaderNodeMixShader")
+    links.new(absorb.outputs[0], both.inputs[0])
+    links.new(glow.outputs[0], both.inputs[1])
+    links.new(ray.outputs["Is Camera Ray"], camera_only.inputs[0])
+    links.new(both.outputs[0], camera_only.inputs[2])
+    links.new(camera_only.outputs[0], nodes["Material Output"].inputs["Volume"])
+    mesh.materials.append(mat)
+    bpy.context.scene.collection.objects.link(box)
 '''
 
 SCENE_CODE = '''

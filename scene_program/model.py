@@ -100,10 +100,20 @@ class Sky(_Strict):
     strength: float = Field(1.0, ge=0)
 
 
+class Fog(_Strict):
+    """Haze seen by the camera (Koschmieder's law): density per metre (visibility about
+    3 / density metres), the colour distant things fade to, the height of the hazy layer."""
+
+    density: float = Field(0.0, ge=0, le=1)
+    color: RGB = (0.75, 0.77, 0.8)
+    height_m: float = Field(100.0, gt=0, le=10_000)
+
+
 class Lighting(_Strict):
     sun: Sun = Sun()
     sky: Sky = Sky()
     exposure: float = Field(0.0, ge=-10, le=10)
+    fog: Fog | None = None  # optional: absent (or density 0) means clear air
 
 
 class Render(_Strict):

@@ -86,7 +86,7 @@ def scene_params(scene: Scene) -> dict[str, dict[str, Any]]:
         "geometry": scene.geometry.model_dump(mode="json", by_alias=True),
         "materials": {k: v.model_dump(mode="json") for k, v in scene.materials.items()},
         "composition": scene.composition.model_dump(mode="json"),
-        "lighting": scene.lighting.model_dump(mode="json"),
+        "lighting": scene.lighting.model_dump(mode="json", exclude_none=True),
         "scene": scene.render.model_dump(mode="json"),
     }
 

@@ -32,6 +32,7 @@ FAST = [
     "reconstruct.long_side=48", "reconstruct.samples=1", "reconstruct.offline.candidates=1",
     "reconstruct.rounds={geometry: 1, materials: 1, composition: 0, lighting: 0}",
     "reconstruct.keep_round_renders=false", "run.results_flush_rows=1", "actors.count=2",
+    "dataset.long_side=48", "dataset.samples=1", "dataset.variants=1",
 ]
 # Grafana's variables, as the test substitutes them: with a 1 s scrape interval a 30 s
 # window holds 30 samples (Grafana's $__rate_interval is at least 4 scrape intervals).

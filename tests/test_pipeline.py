@@ -22,6 +22,7 @@ FAST = [
     "reconstruct.long_side=48", "reconstruct.samples=1", "reconstruct.offline.candidates=1",
     "reconstruct.rounds={geometry: 1, materials: 1, composition: 0, lighting: 0}",
     "reconstruct.keep_round_renders=false", "run.results_flush_rows=1", "actors.count=2",
+    "dataset.long_side=48", "dataset.samples=1", "dataset.variants=1",
 ]
 
 
@@ -108,16 +109,28 @@ def test_cli_config_errors_name_the_field(tmp_path):
 
 
 def _child_pids(pattern: str) -> list[int]:
-    out = []
+    """Descendants of this process (Ray's raylet and workers, their Blender zygotes and job
+    children) whose command line holds `pattern`: never another test run's processes."""
+    parents, cmds = {}, {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                stat = Path(f"/proc/{pid}/stat").read_bytes()
+                cmds[int(pid)] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if pattern in cmd:
-                out.append(int(pid))
-    return out
+            parents[int(pid)] = int(stat.rsplit(b")", 1)[1].split()[1])
+
+    def ours(pid: int) -> bool:
+        for _ in range(64):
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+            if pid <= 1:
+                return False
+        return False
+
+    return sorted(pid for pid, cmd in cmds.items() if pattern in cmd and ours(pid))
 
 
 def test_killing_blender_and_an_actor_mid_run_loses_no_image(ray_local, tmp_path, photos):
@@ -131,7 +144,7 @@ def test_killing_blender_and_an_actor_mid_run_loses_no_image(ray_local, tmp_path
     def chaos():
         deadline = time.time() + 120
         while time.time() < deadline and not killed["blender"]:
-            pids = _child_pids("blender_actors.child")
+            pids = _child_pids("blender_actors.zygote")  # a zygote or a job child forked from it
             if pids:
                 time.sleep(2)
                 os.kill(pids[0], 9)

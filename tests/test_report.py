@@ -28,7 +28,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 FAST = ["reconstruct.long_side=48", "reconstruct.samples=1", "reconstruct.offline.candidates=1",
         "reconstruct.rounds={geometry: 1, materials: 1, composition: 0, lighting: 0}",
-        "reconstruct.keep_round_renders=false", "actors.count=2"]
+        "reconstruct.keep_round_renders=false", "actors.count=2",
+        "dataset.long_side=48", "dataset.samples=1", "dataset.variants=0"]  # sample 00: its previews
 
 
 def _manifest(path: Path, ids: list[str], uris: list[str]) -> str:
@@ -46,17 +47,6 @@ def _seig_run(manifest: str, output: str, run_id: str, *more: str) -> int:
 
 def _results(run: Path) -> list[dict]:
     return pq.ParquetDataset(sorted((run / "results").glob("*.parquet"))).read().to_pylist()
-
-
-def _write_previews(image_dir: Path) -> None:
-    """Dataset previews where issue 11's writer puts them: a 16-bit depth map and a label map."""
-    depth = (Image.linear_gradient("L").resize((64, 48)).convert("I;16"))
-    labels = np.zeros((48, 64, 3), np.uint8)
-    labels[:20] = (70, 130, 180)  # sky
-    labels[20:] = (128, 64, 128)  # road
-    for rel, img in ((PREVIEWS["depth"], depth), (PREVIEWS["semantic"], Image.fromarray(labels))):
-        (image_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        img.save(image_dir / rel)
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +113,21 @@ def test_seig_run_ends_with_a_report_that_works_in_chromium(local_run, browser, 
     failed = {r["image_id"]: r["error_kind"] for r in rows if r["status"] != "ok"}
     assert len(ok) == 2 and failed == {"corrupt": "photo_corrupt", "notes": "photo_not_an_image"}
 
-    _write_previews(local_run / "scenes" / ok[0]["image_id"])  # the dataset writer's outputs, for one image
-    before = {p.name: p.stat().st_mtime_ns for p in (local_run / "report" / "thumbs").iterdir()}
+    scenes = local_run / "scenes"
+    for row in ok:  # written by the run's own dataset step (configs/local.yaml turns it on)
+        assert all((scenes / row["image_id"] / rel).is_file() for rel in PREVIEWS.values()), row["image_id"]
+    thumbs = local_run / "report" / "thumbs"
+    assert sum("-depth-" in p.name or "-semantic-" in p.name for p in thumbs.iterdir()) == 4
+    for rel in PREVIEWS.values():  # an image without previews (its dataset failed): omitted, not broken
+        (scenes / ok[1]["image_id"] / rel).unlink()
+    for p in thumbs.iterdir():  # (a thumbnail is kept by image id: drop the previews' to see that)
+        if "-depth-" in p.name or "-semantic-" in p.name:
+            p.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()}
     assert main(["report", str(local_run)]) == 0
-    after = {p.name: p.stat().st_mtime_ns for p in (local_run / "report" / "thumbs").iterdir()}
+    after = {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()}
     assert all(after[n] == t for n, t in before.items()), "a thumbnail was made twice"
-    assert len(after) == len(before) + 2  # only the two previews are new
+    assert len(after) == len(before) + 2  # only the first image's two previews are new
 
     page = Page(browser, index)
     try:
@@ -210,7 +209,8 @@ def test_report_next_to_an_s3_run_opens_after_a_sync(ray_local, browser, tmp_pat
             try:
                 assert page.errors == [] and page.remote == []
                 imgs = page.images()
-                assert [i["alt"] for i in imgs] == [f"photo of {photos[0].stem}", f"render of {photos[0].stem}"]
+                assert [i["alt"] for i in imgs] == [f"{kind} of {photos[0].stem}"
+                                                    for kind in ("photo", "render", "depth", "semantic")]
                 assert all(i["complete"] and i["w"] > 0 for i in imgs), imgs
                 listed = page.page.eval_on_selector_all("#failures tr.failure", "els => els.map(e => e.dataset.id)")
                 assert listed == ["corrupt"]

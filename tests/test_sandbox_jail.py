@@ -238,6 +238,25 @@ def test_every_job_records_its_layers(workers, box_program):
         assert "CapEff:\t0000000000000000" in status and "CapBnd:\t0000000000000000" in status
 
 
+def test_dataset_writers_need_nothing_the_jail_refuses(workers, box_program):
+    """The passes (EXR read back with OpenEXR), the glTF and USD exporters run confined, as
+    root and without capabilities: every file comes back and passes the parent's validators,
+    and Blender's log has no complaint but USD's chmod of its temporary file (seccomp), which
+    leaves scene.usdc at mode 0600. What the zygote preloaded for them left it one thread."""
+    worker = workers["full"]
+    result = worker.render(RenderRequest(program=box_program, **TINY, outputs=["passes", "glb", "usd"]))
+    assert result.ok, result.error
+    assert set(result.files) == {"passes.npy", "scene.json", "scene.glb", "scene.usdc"}
+    assert result.record.layers_missing == [] and "seccomp" in result.record.layers
+    assert {"passes_s", "glb_s", "usd_s"} <= set(result.record.timings)
+    facts = json.loads(result.files["scene.json"])
+    assert facts["objects"] and facts["world"] is not None
+    others = [w for w in result.record.blender_warnings if "Unable to set permissions for temporary file" not in w]
+    assert others == [], others
+    preload = worker.info["dataset_preload"]
+    assert preload["openexr"] and preload["gltf"] and worker.info["threads_at_fork"] == 1
+
+
 def test_a_missing_required_layer_refuses_jobs_unless_weaker_is_allowed(bait, box_program):
     with BlenderWorker(WorkerConfig(threads=1, skip_layers=["seccomp"])) as strict:
         result = strict.render(RenderRequest(program=box_program, **TINY))
