@@ -40,21 +40,33 @@ class Manifest:
 
 
 def open_manifest(uri: str, storage_options: dict | None = None) -> Manifest:
+    from pipeline.storage import StorageError, call, failure_kind
+
     try:
         fs, path = url_to_fs(uri, **(storage_options or {}))
+        fs.invalidate_cache()  # a cached listing of an earlier look would hide new files
         if any(ch in path for ch in "*?["):
-            paths = sorted(fs.glob(path))
+            paths = sorted(call(fs, "glob", path))
             if not paths:
                 raise ManifestError(f"{uri}: no files match")
             dataset = pads.dataset(paths, format="parquet", filesystem=fs)
         else:
-            if not fs.exists(path):
-                raise ManifestError(f"{uri}: no such file or folder")
+            try:
+                call(fs, "info", path)
+            except FileNotFoundError as exc:
+                if failure_kind(exc) == "bucket_missing":
+                    raise ManifestError(f"{uri}: its bucket does not exist") from exc
+                raise ManifestError(f"{uri}: no such file or folder") from exc
             dataset = pads.dataset(path, format="parquet", filesystem=fs)
     except ManifestError:
         raise
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except (pa.ArrowException, ValueError) as exc:
         raise ManifestError(f"{uri}: not a readable Parquet manifest ({type(exc).__name__}: {exc})") from exc
+    except (StorageError, OSError) as exc:
+        kind = failure_kind(exc)
+        why = {"storage_denied": "access denied", "storage_unreachable": "the storage did not answer",
+               "bucket_missing": "its bucket does not exist"}.get(kind or "", type(exc).__name__)
+        raise ManifestError(f"{uri}: cannot read ({why}: {' '.join(str(exc).split())[:200]})") from exc
     schema = dataset.schema
     missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
@@ -71,11 +83,24 @@ def build_manifest(pattern: str, out: str, storage_options: dict | None = None) 
     """`seig manifest`: a manifest of every image file matching a path, folder or glob."""
     import pyarrow.parquet as pq
 
+    from pipeline.storage import StorageError, failure_kind
+
     fs, path = url_to_fs(pattern, **(storage_options or {}))
-    if fs.isdir(path):
-        files = [p for p in fs.find(path) if p.lower().rsplit(".", 1)[-1] in IMAGE_EXTENSIONS]
-    else:
-        files = sorted(fs.glob(path)) if any(ch in path for ch in "*?[") else [path]
+    try:
+        if fs.isdir(path):
+            files = [p for p in fs.find(path) if p.lower().rsplit(".", 1)[-1] in IMAGE_EXTENSIONS]
+        elif any(ch in path for ch in "*?["):
+            files = sorted(fs.glob(path))
+        else:
+            fs.info(path)  # a single file must exist
+            files = [path]
+    except FileNotFoundError as exc:
+        if failure_kind(exc) == "bucket_missing":
+            raise StorageError("bucket_missing", f"{pattern}: its bucket does not exist") from exc
+        raise
+    except OSError as exc:
+        kind = failure_kind(exc) or "storage_unreachable"
+        raise StorageError(kind, f"{pattern}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     uris = [f if protocol in ("file", "local") else f"{protocol}://{f}" for f in sorted(files)]
     ids, seen = [], {}
