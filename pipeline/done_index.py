@@ -70,11 +70,10 @@ class DoneIndex:
 
     def read(self, first: int, count: int = 1) -> pa.Table | None:
         """The hashes of partitions first .. first+count-1."""
-        tables = []
-        for p in range(first, first + count):
-            for rel, _ in self.files.get(p, []):
-                data = read_bytes(_uri(self.root, rel), **self.opts)
-                tables.append(pq.read_table(pa.BufferReader(data)))
+        return self._read([rel for p in range(first, first + count) for rel, _ in self.files.get(p, [])])
+
+    def _read(self, rels: list[str]) -> pa.Table | None:
+        tables = [pq.read_table(pa.BufferReader(read_bytes(_uri(self.root, rel), **self.opts))) for rel in rels]
         if not tables:
             return None
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
@@ -98,11 +97,12 @@ class DoneIndex:
             new = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
             existing = files.get(p, [])
             if len(existing) + 1 > MAX_FILES_PER_PARTITION:
-                old = self.read(p)
+                merge = _to_merge(existing, new.num_rows)
+                old = self._read([rel for rel, _ in merge])
                 new = pa.concat_tables([old, new]) if old is not None else new
                 new = new.group_by(["h1", "h2"]).aggregate([]).cast(HASH_SCHEMA)  # merged: each hash once
-                replaced += [rel for rel, _ in existing]
-                existing = []
+                replaced += [rel for rel, _ in merge]
+                existing = [f for f in existing if f not in merge]
             rel = f"data/{p:03d}/{gen:010d}-{uuid.uuid4().hex[:8]}.parquet"
             sink = pa.BufferOutputStream()
             pq.write_table(new, sink, compression="none")
@@ -135,6 +135,17 @@ class DoneIndex:
                 rel = "data/" + posixpath.basename(part["name"].rstrip("/")) + "/" + posixpath.basename(entry["name"])
                 if rel not in named and entry.get("type") == "file":
                     delete(_uri(self.root, rel), **self.opts)
+
+
+def _to_merge(files: list[list], new_rows: int) -> list[list]:
+    """Which files to merge with a partition's new hashes: all but the largest, unless
+    they (with the new ones) outgrow it; then all. The large file is rewritten only when
+    the rest has grown as large, so merging costs O(log nights) rewrites per hash."""
+    ordered = sorted(files, key=lambda f: f[1])
+    rest, largest = ordered[:-1], ordered[-1]
+    if sum(n for _, n in rest) + new_rows >= largest[1]:
+        return ordered
+    return rest
 
 
 def _uri(root: str, rel: str) -> str:

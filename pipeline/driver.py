@@ -79,6 +79,7 @@ class Driver:
         self.actor_stats: dict[int, object] = {}
         self.last_poll = 0.0
         self.started_ray = False
+        self.pool_started = False
         self.watchdog: Watchdog | None = None
         self.ok_ids: list[str] = []
         self.shown_wait = 0.0
@@ -121,8 +122,9 @@ class Driver:
                                manifest_row=row["_row"], prior_attempts=row["_prior_attempts"], check_record=rerun)
                 while len(in_flight) >= cfg.run.max_in_flight:
                     self._drain(in_flight, writer, bar)
-                if not self.actors:
+                if not self.pool_started:
                     self._start_pool()
+                    self.pool_started = True
                 in_flight[self._submit(job)] = job
                 consumed += 1
                 s.submitted += 1

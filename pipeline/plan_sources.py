@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.done_index import add_hashes
-from pipeline.keys import hash128, row_keys, usable_ids, valid_rows
+from pipeline.keys import hash128, row_keys, usable_ids
 from pipeline.kinds import OUTCOMES
 from pipeline.manifest import Manifest
 from pipeline.results import PLAN_COLUMNS, list_parts, passthrough_fields, read_part
@@ -37,10 +37,10 @@ def spill_manifest(manifest: Manifest, spill: Spill, batch_rows: int) -> tuple[i
         ids, uris = batch.column("image_id"), batch.column("uri")
         keys = row_keys(ids, rows)
         h1, h2 = hash128(keys)
+        # the key and validity are recomputed per group (cheaper than spilling them)
         cols = {"image_id": ids.cast(pa.string()), "uri": uris.cast(pa.string()),
                 **{c: batch.column(c) for c in names},
-                "_row": rows, "_key": keys, "_valid": valid_rows(ids, uris),
-                "_h1": pa.array(h1, pa.uint64()), "_h2": pa.array(h2, pa.uint64())}
+                "_row": rows, "_h1": pa.array(h1, pa.uint64()), "_h2": pa.array(h2, pa.uint64())}
         spill.add(pa.table(cols), h1)
     return row, fields
 

@@ -44,11 +44,11 @@ class Spill:
             self.schema = table.schema
         elif table.schema != self.schema:
             table = table.select(self.schema.names).cast(self.schema)
-        parts = partition_of(h1, BITS)
-        order = np.argsort(parts, kind="stable")
+        parts = partition_of(h1, BITS).astype(np.uint8)
+        order = np.argsort(parts, kind="stable")  # a radix sort for uint8
         sorted_parts = parts[order]
         table = table.take(pa.array(order))
-        bounds = np.searchsorted(sorted_parts, np.arange(PARTS + 1))
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(parts, minlength=PARTS))])
         for p in np.unique(sorted_parts):
             lo, hi = bounds[p], bounds[p + 1]
             piece = table.slice(lo, hi - lo)
@@ -61,7 +61,7 @@ class Spill:
     def flush(self) -> None:
         for p, pieces in self.buffers.items():
             path = os.path.join(self.dir, f"{p:03d}-{self._seq:05d}.arrow")
-            table = pa.concat_tables(pieces).combine_chunks()
+            table = pa.concat_tables(pieces)
             with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
             self.segments[p].append(path)

@@ -96,9 +96,7 @@ class Summary(BaseModel):
         if self.duplicates:
             dup += f" of {self.duplicate_ids} id{'s' * (self.duplicate_ids != 1)}, not run again"
             if self.conflicting_ids:
-                ex = self.duplicate_examples[0] if self.duplicate_examples else None
-                dup += (f"; WARNING {self.conflicting_ids} with different uris (the first row's ran)"
-                        + (f", e.g. {ex['image_id']!r}: {' | '.join(ex['uris'][:2])}" if ex else ""))
+                dup += f" ({self.conflicting_ids} with different uris: see the WARNING below)"
         lines.append(f"manifest: {self.manifest_rows} rows = {self.unique_ids} images + {self.invalid_rows} invalid "
                      f"row{'s' * (self.invalid_rows != 1)} + {dup}")
         parts = []

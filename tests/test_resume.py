@@ -194,3 +194,11 @@ def test_results_writer_retries_a_failed_flush_under_the_same_name(tmp_path, mon
     assert calls[0] == calls[1]
     assert pq.read_table(str(tmp_path / "out" / "r" / "results")).column("image_id").to_pylist() == ["a"]
     assert json.dumps(writer.written) == "1"
+
+
+def test_merging_keeps_the_large_file_until_the_rest_outgrows_it():
+    from pipeline.done_index import _to_merge
+
+    big, small = ["big", 1000], [["s1", 10], ["s2", 10], ["s3", 10]]
+    assert _to_merge([big, *small], 5) == small  # the base stays
+    assert sorted(map(tuple, _to_merge([big, *small], 990))) == sorted(map(tuple, [big, *small]))
