@@ -31,9 +31,9 @@ from pipeline.kinds import KINDS, classify
 from pipeline.metrics import Metrics
 from pipeline.plan import Plan, make_plan
 from pipeline.preflight import preflight
-from pipeline.resources import Watchdog, fit_local
-from pipeline.results import ResultsWriter, failed_row, run_root
-from pipeline.storage import StorageError, listdir, read_bytes, set_deadline, with_defaults, write_bytes, write_text
+from pipeline.resources import Watchdog, fit_before_start
+from pipeline.results import ResultsWriter, aborted_rows, failed_row, run_root
+from pipeline.storage import StorageError, listdir, read_bytes, set_deadline, with_defaults, write_text
 from pipeline.storage_watch import StorageWatch
 from pipeline.summary import Summary
 from pipeline.tasks import DETAIL, RECOVERED, ImageJob, remote_tasks
@@ -80,6 +80,7 @@ class Driver:
         self.last_poll = 0.0
         self.started_ray = False
         self.pool_started = False
+        self.chains: dict = {}  # final ref -> the refs of its image's earlier tasks
         self.watchdog: Watchdog | None = None
         self.ok_ids: list[str] = []
         self.shown_wait = 0.0
@@ -100,7 +101,9 @@ class Driver:
         m.running.set(1)
         m.info.labels(self.run_id).set(1)
         m.last_finished.set(time.time())
-        self._fit_resources()
+        note = fit_before_start(cfg)
+        if note:
+            log.info(note)
         plan = self._plan = make_plan(cfg, manifest, index, writer, self.run_id, self.opts)
         self._plan_counts(plan)
         s.plan_s = round(time.monotonic() - t0, 2)
@@ -160,26 +163,15 @@ class Driver:
 
     def _plan_counts(self, plan: Plan) -> None:
         c, s, m = plan.counts, self.summary, self.metrics
-        s.manifest_rows, s.unique_ids, s.duplicates = c.manifest_rows, c.unique_ids, c.duplicates
-        s.duplicate_ids, s.conflicting_ids, s.duplicate_examples = c.duplicate_ids, c.conflicting_ids, c.duplicate_examples
-        s.invalid_rows, s.invalid_written, s.invalid_examples = c.invalid_rows, c.invalid_written, c.invalid_examples
-        s.done_earlier_runs, s.removed_rows = c.done_earlier_runs, c.removed_rows
-        s.kept_ok = sum(n for (status, _), n in c.kept.items() if status == "ok")
-        s.kept_failed = sum(n for (status, _), n in c.kept.items() if status != "ok")
-        s.kept_failed_by_kind = dict(Counter({k or "": n for (st, k), n in c.kept.items() if st != "ok"}))
-        s.retried, s.retried_by_kind = sum(c.retried.values()), dict(c.retried)
-        s.failed += c.invalid_written
+        s.from_plan(c)
         if c.invalid_written:
             self.kinds["manifest"] += c.invalid_written
             m.images.labels("failed", "manifest").inc(c.invalid_written)
         for outcome, n in (("duplicate", c.duplicates), ("invalid", c.invalid_written), ("skipped_done",
                            c.done_earlier_runs), ("kept", s.kept), ("retried", s.retried)):
             m.rows.labels(outcome).inc(n)
-        if c.conflicting_ids:
-            ex = "; ".join(f"{e['image_id']!r}: {' | '.join(e['uris'])}" for e in c.duplicate_examples[:3])
-            s.warnings.append(f"{c.conflicting_ids} image_id(s) appear in the manifest with different uris; the "
-                              f"first row of each ran, the others did not (e.g. {ex})")
-            log.warning(s.warnings[-1])
+        for warning in s.warnings:
+            log.warning(warning)
 
     def _note_attempt(self) -> int:
         """Append this attempt to <run>/attempts.json (what a rerun counts; operators read it)."""
@@ -203,32 +195,16 @@ class Driver:
         self.cfg_ref = ray.put(cfg)
         self.watchdog = Watchdog(cfg, len(self.actors))
 
-    def _fit_resources(self) -> None:
-        """A local Ray: derive actors.num_cpus (unless set) and check that the job fits,
-        before anything starts (pipeline.resources). A cluster is watched instead."""
-        rc = self.cfg.ray
-        if rc.address or os.environ.get("RAY_ADDRESS"):
-            return
-        if ray.is_initialized():
-            res = ray.cluster_resources()
-            cpus, gpus = res.get("CPU", 0.0), res.get("GPU", 0.0)
-        else:
-            from ray._private.utils import get_num_cpus
-
-            cpus = float(rc.num_cpus or get_num_cpus())
-            gpus = float(rc.num_gpus) if rc.num_gpus is not None else float("inf")  # Ray detects GPUs itself
-        note = fit_local(self.cfg, cpus, gpus)
-        if note:
-            log.info(note)
-
     def _submit(self, job: ImageJob) -> ray.ObjectRef:
         """One image's chain: init -> each stage -> finalize, all on one actor (round robin)."""
         init_t, stage_t, final_t = self.tasks
         actor = self.actors[self.summary.submitted % len(self.actors)]
-        state = init_t.remote(job, self.cfg_ref, actor)
+        chain = [init_t.remote(job, self.cfg_ref, actor)]
         for stage in STAGES:
-            state = stage_t.remote(state, stage.name, self.cfg_ref, actor)
-        return final_t.remote(state, self.cfg_ref)
+            chain.append(stage_t.remote(chain[-1], stage.name, self.cfg_ref, actor))
+        final = final_t.remote(chain[-1], self.cfg_ref)
+        self.chains[final] = chain  # cancelled with it when the job aborts
+        return final
 
     def _resolve(self, uri: str) -> str:
         """A relative local URI is relative to the manifest's folder (a manifest that
@@ -262,6 +238,7 @@ class Driver:
         self.metrics.in_flight.set(len(in_flight) - len(ready))
         for ref in ready:
             job = in_flight.pop(ref)
+            self.chains.pop(ref, None)
             try:
                 row = ray.get(ref)
             except ray.exceptions.RayError as exc:
@@ -369,7 +346,8 @@ class Driver:
         s = self.summary
         why = f"not run: the job stopped ({s.aborted})"[:1000]
         for ref, job in in_flight.items():
-            ray.cancel(ref, force=True)
+            for task in [ref, *self.chains.pop(ref, [])]:
+                ray.cancel(task, force=True)
             writer.rows.append(failed_row(job.image_id, job.uri, self.run_id, "aborted", why, job.passthrough,
                                           attempts=job.prior_attempts, manifest_row=job.manifest_row))
         s.submitted -= len(in_flight)
@@ -377,14 +355,7 @@ class Driver:
         in_flight.clear()
         for table in plan.remaining(consumed):
             n = table.num_rows
-            import pyarrow as pa
-
-            rows = table.select(["image_id", "uri", *[f.name for f in plan.passthrough]])
-            rows = rows.append_column("manifest_row", table["_row"])
-            for name, value in (("run_id", self.run_id), ("status", "failed"), ("error_kind", "aborted"),
-                                ("error_message", why), ("finished_at", time.time())):
-                rows = rows.append_column(name, pa.array([value] * n))
-            rows = rows.append_column("attempts", table["_prior_attempts"])
+            rows = aborted_rows(table, [f.name for f in plan.passthrough], self.run_id, why)
             try:
                 self._storage("writing aborted rows", lambda: writer.add_table(rows))
             except JobAborted:
@@ -425,19 +396,8 @@ class Driver:
 
     def _finish(self, t0: float) -> None:
         s = self.summary
-        s.failures_by_kind = dict(self.kinds)
-        s.results_rows = s.kept + s.ok + s.failed + s.not_run
-        s.results_ok = s.kept_ok + s.ok
-        failed = Counter(s.kept_failed_by_kind) + Counter(self.kinds)
-        if s.not_run:
-            failed["aborted"] += s.not_run
-        s.results_failed_by_kind = dict(failed)
-        s.wall_s = round(time.monotonic() - t0, 2)
-        s.images_per_minute = round(s.submitted / max(s.wall_s, 1e-9) * 60, 2)
-        s.actors = len(self.actors)
-        s.blender_render_s = round(sum(st.render_s for st in self.actor_stats.values()), 2)
-        if self.actors:
-            s.render_efficiency = round(s.blender_render_s / (s.wall_s * len(self.actors)), 3)
+        s.close(self.kinds, time.monotonic() - t0, len(self.actors),
+                sum(st.render_s for st in self.actor_stats.values()))
         bad = s.check()
         if bad:
             log.warning("summary arithmetic does not add up (%s): %s", ", ".join(bad), s.model_dump_json())
@@ -445,15 +405,7 @@ class Driver:
     def _write_summary(self) -> None:
         s = self.summary
         if self.runlog is not None:
-            uri = posixpath.join(self.root, "logs", os.path.basename(self.runlog.path))
-            try:
-                self.runlog.fh.flush()
-                with open(self.runlog.path, "rb") as fh:
-                    write_bytes(uri, fh.read(), **self.opts)
-                s.log = uri
-            except (OSError, StorageError) as exc:
-                s.log = self.runlog.path
-                log.warning("the log stays at %s (%s)", self.runlog.path, exc)
+            s.log = self.runlog.upload(posixpath.join(self.root, "logs"), self.opts)
         try:
             write_text(posixpath.join(self.root, "summary.json"), s.model_dump_json(indent=1), **self.opts)
         except StorageError as exc:

@@ -46,6 +46,25 @@ def fit_local(cfg, total_cpus: float, total_gpus: float) -> str | None:
     return note
 
 
+def fit_before_start(cfg) -> str | None:
+    """A local Ray (no ray.address, no RAY_ADDRESS): fit_local with the CPUs and GPUs Ray
+    has or will detect, before anything starts. A cluster is watched instead (Watchdog)."""
+    import os
+
+    rc = cfg.ray
+    if rc.address or os.environ.get("RAY_ADDRESS"):
+        return None
+    if ray.is_initialized():
+        res = ray.cluster_resources()
+        cpus, gpus = res.get("CPU", 0.0), res.get("GPU", 0.0)
+    else:
+        from ray._private.utils import get_num_cpus
+
+        cpus = float(rc.num_cpus or get_num_cpus())
+        gpus = float(rc.num_gpus) if rc.num_gpus is not None else float("inf")  # Ray detects GPUs itself
+    return fit_local(cfg, cpus, gpus)
+
+
 def _fmt(resources: dict) -> str:
     return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
 

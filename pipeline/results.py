@@ -87,6 +87,16 @@ def row_from_record(record: dict, image_id: str, uri: str, run_id: str, prefix: 
     return row
 
 
+def aborted_rows(todo: pa.Table, names: list[str], run_id: str, why: str) -> pa.Table:
+    """Rows of kind `aborted` for planned images never run (columns of a plan's todo table)."""
+    n = todo.num_rows
+    rows = todo.select(["image_id", "uri", *names]).append_column("manifest_row", todo["_row"])
+    for name, value in (("run_id", run_id), ("status", "failed"), ("error_kind", "aborted"),
+                        ("error_message", why), ("finished_at", time.time())):
+        rows = rows.append_column(name, pa.array([value] * n))
+    return rows.append_column("attempts", todo["_prior_attempts"])
+
+
 def passthrough_fields(manifest_schema: pa.Schema | None) -> list[pa.Field]:
     """The manifest's own columns the results carry (a name seig uses itself is not carried)."""
     return [f for f in (manifest_schema or pa.schema([])) if f.name not in SCHEMA.names]

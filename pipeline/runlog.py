@@ -95,6 +95,20 @@ class RunLog:
                 lg.handlers = [self.file_handler]
                 lg.propagate = False
 
+    def upload(self, folder: str, storage_options: dict) -> str:
+        """Copy the log so far next to the results; returns where it is (local if that failed)."""
+        from pipeline.storage import StorageError, write_bytes
+
+        uri = f"{folder.rstrip('/')}/{os.path.basename(self.path)}"
+        try:
+            self.fh.flush()
+            with open(self.path, "rb") as fh:
+                write_bytes(uri, fh.read(), **storage_options)
+            return uri
+        except (OSError, StorageError) as exc:
+            logging.getLogger("seig").warning("the log stays at %s (%s)", self.path, exc)
+            return self.path
+
     def __exit__(self, *exc) -> None:
         sys.stdout = self.stdout
         for lg, handlers, propagate, level in reversed(self._saved):

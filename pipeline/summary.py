@@ -54,6 +54,44 @@ class Summary(BaseModel):
     render_efficiency: float = 0.0  # blender_render_s / (wall_s x actors); target >= 0.85
     log: str | None = None
 
+    def from_plan(self, c) -> None:
+        """The counts of a plan (pipeline.plan.PlanCounts)."""
+        from collections import Counter
+
+        self.manifest_rows, self.unique_ids, self.duplicates = c.manifest_rows, c.unique_ids, c.duplicates
+        self.duplicate_ids, self.conflicting_ids = c.duplicate_ids, c.conflicting_ids
+        self.duplicate_examples = c.duplicate_examples
+        self.invalid_rows, self.invalid_written, self.invalid_examples = c.invalid_rows, c.invalid_written, \
+            c.invalid_examples
+        self.done_earlier_runs, self.removed_rows = c.done_earlier_runs, c.removed_rows
+        self.kept_ok = sum(n for (status, _), n in c.kept.items() if status == "ok")
+        self.kept_failed = sum(n for (status, _), n in c.kept.items() if status != "ok")
+        self.kept_failed_by_kind = dict(Counter({k or "": n for (st, k), n in c.kept.items() if st != "ok"}))
+        self.retried, self.retried_by_kind = sum(c.retried.values()), dict(c.retried)
+        self.failed += c.invalid_written
+        if c.conflicting_ids:
+            ex = "; ".join(f"{e['image_id']!r}: {' | '.join(e['uris'])}" for e in c.duplicate_examples[:3])
+            self.warnings.append(f"{c.conflicting_ids} image_id(s) appear in the manifest with different uris; the "
+                                 f"first row of each ran, the others did not (e.g. {ex})")
+
+    def close(self, kinds: dict[str, int], wall_s: float, actors: int, render_s: float) -> None:
+        """The totals once the attempt ended."""
+        from collections import Counter
+
+        self.failures_by_kind = dict(kinds)
+        self.results_rows = self.kept + self.ok + self.failed + self.not_run
+        self.results_ok = self.kept_ok + self.ok
+        failed = Counter(self.kept_failed_by_kind) + Counter(kinds)
+        if self.not_run:
+            failed["aborted"] += self.not_run
+        self.results_failed_by_kind = dict(failed)
+        self.wall_s = round(wall_s, 2)
+        self.images_per_minute = round(self.submitted / max(self.wall_s, 1e-9) * 60, 2)
+        self.actors = actors
+        self.blender_render_s = round(render_s, 2)
+        if actors:
+            self.render_efficiency = round(self.blender_render_s / (self.wall_s * actors), 3)
+
     # backwards-compatible names of earlier summaries
     @property
     def skipped_done_earlier_runs(self) -> int:

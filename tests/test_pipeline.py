@@ -217,8 +217,8 @@ def test_killing_blender_and_an_actor_mid_run_loses_no_image(ray_local, tmp_path
     rows = _one_row_each(_results(str(tmp_path / "out"), "faults"))
     assert sorted(rows) == ids and summary.ok + summary.failed == 6 and summary.check() == []
     assert all(r["status"] == "ok" for r in rows.values()), [(r["image_id"], r["error_message"]) for r in rows.values()]
-    # a task that met the dead actor was retried by Ray, and its row says so
-    assert max(r["attempts"] for r in rows.values()) >= 2, [r["attempts"] for r in rows.values()]
+    # a render lost with its actor or Blender is a failed round of the image, not a task retry
+    assert all(r["attempts"] == 1 for r in rows.values()), [r["attempts"] for r in rows.values()]
 
 
 def test_driver_killed_mid_run_then_rerun_recovers_rows_with_every_column(tmp_path, photos):
