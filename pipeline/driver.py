@@ -77,7 +77,7 @@ class Driver:
         self.metrics = Metrics.get()
         self.actors: list = []
         self.actor_stats: dict[int, object] = {}
-        self.last_poll = 0.0
+        self.last_poll = self.last_tick = 0.0
         self.started_ray = False
         self.pool_started = False
         self.chains: dict = {}  # final ref -> the refs of its image's earlier tasks
@@ -226,15 +226,15 @@ class Driver:
 
     # --- while it runs ------------------------------------------------------------
     def _drain(self, in_flight: dict, writer: ResultsWriter, bar) -> None:
-        """Wait for at least one image, then take every one that has finished."""
-        ready: list = []
+        """Take every image that has finished (one ray.wait for all of them); when none
+        has, wait for the first, waking every WAIT_S for the watchdog and storage status."""
+        refs = list(in_flight)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         while not ready:
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_S)
+            ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_S)
             self._tick(in_flight, writer, bar)
-        if len(in_flight) > 1:
-            taken = set(ready)
-            more, _ = ray.wait([r for r in in_flight if r not in taken], num_returns=len(in_flight) - 1, timeout=0)
-            ready += more
+        if time.monotonic() - self.last_tick >= WAIT_S:
+            self._tick(in_flight, writer, bar)
         self.metrics.in_flight.set(len(in_flight) - len(ready))
         for ref in ready:
             job = in_flight.pop(ref)
@@ -250,6 +250,7 @@ class Driver:
         self.watch.in_flight = len(in_flight)
 
     def _tick(self, in_flight: dict, writer: ResultsWriter, bar) -> None:
+        self.last_tick = time.monotonic()
         self._poll_actors()
         if self.watchdog is not None:
             reason = self.watchdog.check(len(in_flight))
