@@ -276,8 +276,7 @@ class Driver:
         detail = row.pop(DETAIL, None)
         recovered = row.pop(RECOVERED, False)
         retries = max(0, (row.get("attempts") or 1) - 1 - job.prior_attempts)
-        if writer.append(row):
-            self._storage("writing results", writer.flush)
+        flush = writer.append(row)  # counted first: a failing flush below still leaves the row counted
         self.metrics.image_done(row, detail, self.cfg.metrics, retries=retries)
         self.watch.image_finished()
         if self.watchdog is not None:
@@ -297,6 +296,8 @@ class Driver:
                 self.consecutive_failures += 1
         if not self.watch.status():
             bar.set_postfix(ok=s.ok, failed=s.failed)
+        if flush:
+            self._storage("writing results", writer.flush)
         if self.consecutive_failures >= self.cfg.run.max_consecutive_failures:
             raise JobAborted(f"{self.consecutive_failures} images failed in a row (run.max_consecutive_failures); "
                              f"last: [{row['error_kind']}] {(row.get('error_message') or '')[:300]}")
@@ -354,14 +355,15 @@ class Driver:
         s.submitted -= len(in_flight)
         s.not_run += len(in_flight)
         in_flight.clear()
+        writing = True
         for table in plan.remaining(consumed):
-            n = table.num_rows
-            rows = aborted_rows(table, [f.name for f in plan.passthrough], self.run_id, why)
-            try:
-                self._storage("writing aborted rows", lambda: writer.add_table(rows))
-            except JobAborted:
-                break
-            s.not_run += n
+            s.not_run += table.num_rows
+            if writing:
+                rows = aborted_rows(table, [f.name for f in plan.passthrough], self.run_id, why)
+                try:
+                    self._storage("writing aborted rows", lambda: writer.add_table(rows))
+                except JobAborted:
+                    writing = False  # storage is gone: _final_flush says so
         self.metrics.rows.labels("aborted").inc(s.not_run)
         if s.not_run:
             self.metrics.images.labels("failed", "aborted").inc(s.not_run)
@@ -371,9 +373,12 @@ class Driver:
             self._storage("writing results", writer.flush)
             return True
         except JobAborted as exc:
-            why = (f"the last results could not be written ({exc}); images that finished keep their "
-                   "record.json: a rerun of this run id recovers their rows")
-            self.summary.aborted = f"{self.summary.aborted}; {why}" if self.summary.aborted else why
+            s = self.summary
+            s.results_complete = False
+            cause = "" if s.aborted and "writing" in s.aborted else f" ({exc})"
+            why = (f"the last results could not be written{cause}; images that finished keep their record.json: "
+                   "a rerun of this run id recovers their rows")
+            s.aborted = f"{s.aborted}; {why}" if s.aborted else why
             log.error(why)
             return False
 

@@ -42,6 +42,7 @@ class Summary(BaseModel):
     failures_by_kind: dict[str, int] = {}
     not_run: int = 0  # images never run because the job stopped: rows of kind `aborted`
     results_rows: int = 0
+    results_complete: bool = True  # False: storage failed before the last rows were written
     results_ok: int = 0
     results_failed_by_kind: dict[str, int] = {}
     wall_s: float = 0.0
@@ -162,8 +163,12 @@ class Summary(BaseModel):
         transient = self.results_transient
         tail = (f"; {transient} failed transiently: `seig run --run-id {self.run_id}` with the same config retries "
                 "them" if transient else "")
-        lines.append(f"results: {self.results_rows} rows: {self.results_ok} ok, "
-                     f"{self.results_rows - self.results_ok} failed{tail}")
+        if self.results_complete:
+            lines.append(f"results: {self.results_rows} rows: {self.results_ok} ok, "
+                         f"{self.results_rows - self.results_ok} failed{tail}")
+        else:
+            lines.append(f"results: INCOMPLETE: storage failed before the last rows were written; "
+                         f"`seig run --run-id {self.run_id}` with the same config completes them")
         if self.actors:
             lines.append(f"Blender rendered {self.blender_render_s:.0f} s on {self.actors} actor(s): render "
                          f"efficiency {self.render_efficiency:.2f} (render time / wall time x actors)")

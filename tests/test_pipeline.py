@@ -384,7 +384,8 @@ def test_a_stalled_storage_endpoint_is_bounded_visible_and_resumable(ray_local, 
     proxy.end_stall()
     assert stalled.is_set() and proxy.stalled > 0
     assert took < 150, f"a stalled endpoint held the job {took:.0f} s"
-    assert first.aborted and "storage" in first.aborted
+    assert first.aborted and "storage" in first.aborted and first.check() == [], first.text()
+    assert "INCOMPLETE" in first.text() or first.results_complete
     assert any("waiting on storage for" in r.getMessage() for r in caplog.records), caplog.text
     again = run_job(cfg.model_copy(update={}), progress=False)
     assert again.check() == [] and not again.aborted
