@@ -9,6 +9,7 @@ the field. The summary goes to stdout, one line per message to stderr, everythin
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 
@@ -37,6 +38,16 @@ def _fail(command: str, message: str, code: int) -> int:
     return code
 
 
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """`--manifest`, `--output` and `--run-id` as `--set` overrides, quoted so YAML keeps them
+    strings: `--run-id 2026-11-30` must stay a name, not become a date."""
+    out = []
+    for flag, key in (("manifest", "run.manifest"), ("output", "run.output"), ("run_id", "run.run_id")):
+        if getattr(args, flag, None):
+            out.append(f"{key}={json.dumps(getattr(args, flag))}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError, load_config
     from pipeline.driver import run_job
@@ -46,12 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.runlog import RunLog
     from pipeline.storage import StorageError
 
-    overrides = list(args.set)
-    for flag, key in (("manifest", "run.manifest"), ("output", "run.output"), ("run_id", "run.run_id")):
-        if getattr(args, flag):
-            overrides.append(f"{key}={getattr(args, flag)}")
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, list(args.set) + flag_overrides(args))
     except ConfigError as exc:
         return _fail("run", exc, 2)
     if not cfg.run.manifest:

@@ -76,3 +76,14 @@ def test_storage_deadline_and_resource_wait_are_settings():
     assert cfg.run.storage_deadline_s > 0 and cfg.ray.resource_wait_s >= 600  # an autoscaler adds GPU pods slowly
     with pytest.raises(ConfigError, match="run.storage_deadline_s"):
         load_config(None, ["run.storage_deadline_s=0"])
+
+
+def test_cli_flags_stay_strings():
+    """`--run-id 2026-11-30` names a run; YAML would read it as a date and refuse it."""
+    import argparse
+
+    from pipeline.cli_batch import flag_overrides
+
+    args = argparse.Namespace(manifest="m.parquet", output="5", run_id="2026-11-30")
+    cfg = load_config(None, flag_overrides(args))
+    assert (cfg.run.run_id, cfg.run.output, cfg.run.manifest) == ("2026-11-30", "5", "m.parquet")
