@@ -28,6 +28,9 @@ class RayConfig(BaseModel):
     num_cpus: int | None = Field(None, ge=1, description="local Ray only")
     num_gpus: int | None = Field(None, ge=0, description="local Ray only")
     namespace: str = "seig"
+    resource_wait_s: float = Field(
+        60.0, gt=0, description="fail the job when, this long, render actors cannot start or stage tasks wait for "
+                                "resources with nothing running (raise it where an autoscaler adds nodes)")
 
 
 class ActorPool(ActorResources):
@@ -58,6 +61,10 @@ class RunConfig(BaseModel):
     results_flush_s: float = Field(10.0, gt=0)
     max_consecutive_failures: int = Field(25, ge=1, description="abort the job after this many failed images in a row")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (no secrets: s3fs reads AWS_* itself)")
+    storage_deadline_s: float = Field(120.0, gt=0, description="overall deadline of one storage call (retries "
+                                                              "included); past it the call fails as storage_unreachable")
+    log_dir: str | None = Field(None, description="local folder of the driver's log (None: a temporary folder); "
+                                                  "the log is copied to <output>/<run_id>/logs/ at the end")
 
 
 class SeigConfig(BaseModel):
@@ -100,9 +107,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.field=value")
         key, raw = item.split("=", 1)
-        _set_path(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            where_ = getattr(exc, "problem", None) or "cannot be parsed"
+            raise ConfigError(f"override {key.strip()}: the value {raw!r:.80} is not valid YAML ({where_}); "
+                              "quote it, e.g. --set 'run.output=\"...\"'") from exc
+        _set_path(data, key.strip(), value)
     try:
         return SeigConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.80})" for e in exc.errors()]
-        raise ConfigError(f"invalid config ({where}):\n" + "\n".join(lines)) from exc
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {_message(e)}" for e in exc.errors()]
+        raise ConfigError(f"invalid config ({where}): " + "; ".join(parts)) from exc
+
+
+def _message(error: dict) -> str:
+    """One clause per field: pydantic's message without its 'Value error, ' prefix, and the input."""
+    msg = str(error["msg"]).removeprefix("Value error, ").replace("\n", " ")
+    if error.get("type") == "extra_forbidden":
+        return "unknown field"
+    return f"{msg} (got {error.get('input')!r:.80})"

@@ -1,12 +1,20 @@
-"""The batch job's driver: plan from the manifest and earlier results, submit each
-image's task chain to warm actors, bound what is in flight, collect one row per image.
+"""The batch job's driver: check, plan, run each image's task chain on warm actors, record
+exactly one row per manifest entry, then update the done-index.
 
-Memory: the manifest streams in batches; what the driver keeps is the set of ids seen
-(for duplicates) and the ids already done (for resume): O(unique ids) strings, the
-first thing to outgrow a driver at 10^7-10^8 images (see README).
+One attempt of a run:
+  preflight (manifest readable, output writable, VLM serves the model)   before Ray
+  plan (pipeline.plan): partitioned joins of manifest x this run's rows x done-index
+  Ray, actors, resource check (local) / watchdog (any cluster)           only if work
+  submit, bounded by run.max_in_flight; ray.wait collects every finished ref at once
+  aborted? every image not run gets an `aborted` row (a rerun runs it)
+  summary.json, the done-index, the log copied next to the results
+Memory stays bounded at any manifest size: the plan lives in partition files on local
+disk, and the driver holds only the images in flight and a buffer of OK ids.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import posixpath
 import sys
@@ -14,63 +22,33 @@ import time
 from collections import Counter
 
 import ray
-from pydantic import BaseModel
 
 from blender_actors.actor import remote_actor_class
 from pipeline.config import SeigConfig
-from pipeline.manifest import Manifest, open_manifest
+from pipeline.dataset_rows import DatasetRows
+from pipeline.done_index import DoneIndex, add_hashes
+from pipeline.keys import hash128
+from pipeline.kinds import KINDS, classify
 from pipeline.metrics import Metrics
-from pipeline.results import (ResultsWriter, failed_row, list_runs, load_record, read_ids, recorded_ids,
-                              results_dir, row_from_record, run_root)
-from pipeline.storage import with_defaults, write_bytes, write_text
-from pipeline.tasks import DATASET_ROWS, DETAIL, ImageJob, remote_tasks
+from pipeline.plan import Plan, make_plan
+from pipeline.preflight import preflight
+from pipeline.resources import Watchdog, fit_before_start
+from pipeline.results import ResultsWriter, aborted_rows, failed_row, run_root
+from pipeline.storage import StorageError, listdir, read_bytes, set_deadline, with_defaults, write_text
+from pipeline.storage_watch import StorageWatch
+from pipeline.summary import Summary
+from pipeline.tasks import DETAIL, RECOVERED, ImageJob, remote_tasks
 from stages.definitions import STAGES
+
+log = logging.getLogger("seig")
+WAIT_S = 2.0  # the driver wakes at least this often: watchdog, storage status, timed flushes
+OK_ID_BUFFER = 50_000
+
+__all__ = ["Driver", "JobAborted", "Summary", "run_job", "new_run_id"]
 
 
 class JobAborted(RuntimeError):
-    """Too many images failed in a row: something systematic is wrong (the reason says what)."""
-
-
-class Summary(BaseModel):
-    run_id: str
-    output: str
-    manifest_rows: int = 0
-    unique_ids: int = 0
-    duplicates: int = 0
-    invalid_rows: int = 0
-    skipped_done_this_run: int = 0
-    skipped_done_earlier_runs: int = 0
-    recovered: int = 0
-    submitted: int = 0
-    ok: int = 0
-    failed: int = 0
-    failures_by_kind: dict[str, int] = {}
-    wall_s: float = 0.0
-    images_per_minute: float = 0.0
-    aborted: str | None = None
-    actors: int = 0
-    blender_render_s: float = 0.0  # Blender's own render time over all actors
-    render_efficiency: float = 0.0  # blender_render_s / (wall_s x actors); target >= 0.85
-
-    def text(self) -> str:
-        lines = [
-            f"run {self.run_id}: {self.ok} ok, {self.failed} failed of {self.submitted} processed "
-            f"in {self.wall_s:.0f} s ({self.images_per_minute:.1f} images/min)",
-            f"manifest: {self.manifest_rows} rows, {self.unique_ids} unique ids, {self.duplicates} duplicate rows "
-            f"(processed once), {self.invalid_rows} invalid rows",
-            f"skipped: {self.skipped_done_this_run} already done in this run, {self.skipped_done_earlier_runs} done "
-            f"in earlier runs; {self.recovered} finished images recovered from their records",
-        ]
-        if self.failures_by_kind:
-            lines.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(self.failures_by_kind.items())))
-        if self.actors:
-            lines.append(f"Blender rendered {self.blender_render_s:.0f} s on {self.actors} actor(s): render "
-                         f"efficiency {self.render_efficiency:.2f} (render time / wall time x actors)")
-        if self.aborted:
-            lines.append(f"ABORTED: {self.aborted}")
-        root = run_root(self.output, self.run_id)
-        lines.append(f"results: {results_dir(self.output, self.run_id)}/  scenes: {root}/scenes/<image_id>/")
-        return "\n".join(lines)
+    """The job cannot go on (failures in a row, no resources, storage gone); the reason says why."""
 
 
 def new_run_id() -> str:
@@ -83,7 +61,7 @@ def _normalise_output(output: str) -> str:
 
 
 class Driver:
-    def __init__(self, cfg: SeigConfig, progress: bool = True):
+    def __init__(self, cfg: SeigConfig, progress: bool = True, runlog=None):
         if not cfg.run.manifest:
             raise ValueError("run.manifest is not set (give --manifest URI or set it in the config)")
         self.cfg = cfg.model_copy(deep=True)
@@ -91,147 +69,146 @@ class Driver:
         self.cfg.run.storage_options = with_defaults([cfg.run.manifest, cfg.run.output], cfg.run.storage_options)
         self.run_id = cfg.run.run_id or new_run_id()
         self.cfg.run.run_id = self.run_id
+        self.opts = self.cfg.run.storage_options
+        self.root = run_root(self.cfg.run.output, self.run_id)
         self.summary = Summary(run_id=self.run_id, output=self.cfg.run.output)
-        self.progress = progress
+        self.progress, self.runlog = progress, runlog
         self.kinds: Counter[str] = Counter()
         self.consecutive_failures = 0
         self.metrics = Metrics.get()
         self.actors: list = []
         self.actor_stats: dict[int, object] = {}
-        self.last_poll = 0.0
-        self.index = None  # the dataset index writer when `dataset.enabled`
-
-    # --- planning ---------------------------------------------------------------
-    def done_ids(self) -> tuple[set[str], set[str], list[dict]]:
-        """(ids with a row in this run, ids done OK in earlier runs, rows to recover)."""
-        run, opts = self.cfg.run, self.cfg.run.storage_options
-        here = read_ids(run.output, self.run_id, storage_options=opts)
-        recover = []
-        recorded = recorded_ids(run.output, self.run_id, opts)
-        self._recover_index(recorded)
-        for image_id, path in recorded.items():
-            if image_id not in here:
-                record = load_record(path, opts)
-                recover.append(row_from_record(record, image_id, record.get("uri"), self.run_id,
-                                               posixpath.dirname(path)))
-                here.add(image_id)
-        history_runs = list_runs(run.output, opts) if run.history == "all" else list(run.history)
-        earlier: set[str] = set()
-        for rid in history_runs:
-            if rid != self.run_id:
-                earlier |= read_ids(run.output, rid, status="ok", storage_options=opts)
-        return here, earlier, recover
+        self.last_poll = self.last_tick = 0.0
+        self.started_ray = False
+        self.pool_started = False
+        self.chains: dict = {}  # final ref -> the refs of its image's earlier tasks
+        self.watchdog: Watchdog | None = None
+        self.ok_ids: list[str] = []
+        self.shown_wait = 0.0
+        set_deadline(self.cfg.run.storage_deadline_s)
 
     # --- the run ----------------------------------------------------------------
     def run(self) -> Summary:
         from tqdm import tqdm
 
         t0 = time.monotonic()
-        cfg = self.cfg
-        manifest: Manifest = open_manifest(cfg.run.manifest, cfg.run.storage_options)
-        total = manifest.count_rows()
-        self.index = self._dataset_index()
-        here, earlier, recovered = self.done_ids()
+        cfg, s, m = self.cfg, self.summary, self.metrics
+        manifest = preflight(cfg)
+        index = DoneIndex.load(cfg.run.output, self.opts)
+        s.attempt = self._note_attempt()
         writer = ResultsWriter(cfg.run.output, self.run_id, manifest.dataset.schema, cfg.run.results_flush_rows,
-                               cfg.run.results_flush_s, cfg.run.storage_options)
-        for row in recovered:
-            writer.add(row)
-        self.summary.recovered = len(recovered)
-        m = self.metrics
+                               cfg.run.results_flush_s, self.opts)
         m.serve(cfg.metrics)
         m.running.set(1)
         m.info.labels(self.run_id).set(1)
         m.last_finished.set(time.time())
-        started = False  # Ray and the actors start at the first image: a rerun with nothing to do starts nothing
+        note = fit_before_start(cfg)
+        if note:
+            log.info(note)
+        plan = self._plan = make_plan(cfg, manifest, index, writer, self.run_id, self.opts)
+        self._plan_counts(plan)
+        s.plan_s = round(time.monotonic() - t0, 2)
+        log.info("plan: %d to run, %d kept, %d done earlier, %d invalid, %d duplicate rows (%.1f s)", plan.counts.todo,
+                 s.kept, s.done_earlier_runs, s.invalid_rows, s.duplicates, s.plan_s)
+        if s.attempt > 1 and self.run_id in index.runs:
+            index.uncover(self.run_id)  # a rerun may add OK rows: later nights read them until this one ends
+        rerun = plan.rerun or any(posixpath.basename(e["name"].rstrip("/")) == "scenes"
+                                  for e in listdir(self.root, **self.opts))
+        self.dataset = DatasetRows(cfg, self.root, rerun)
+        self.watch = StorageWatch(cfg.run.output, self.opts).start()
         in_flight: dict[ray.ObjectRef, ImageJob] = {}
-        seen: set[str] = set()
-        bar = tqdm(total=total, unit="img", file=sys.stderr, disable=not self.progress, smoothing=0.05)
+        consumed = 0
+        bar = tqdm(total=plan.counts.todo, unit="img", file=sys.stderr, disable=not self.progress, smoothing=0.05)
         try:
-            for batch in manifest.iter_batches(cfg.run.manifest_batch_rows):
-                passthrough_cols = [c for c in batch.schema.names if c not in ("image_id", "uri")]
-                for index, row in enumerate(batch.to_pylist()):
-                    self.summary.manifest_rows += 1
-                    image_id, uri = row.get("image_id"), row.get("uri")
-                    passthrough = {c: row.get(c) for c in passthrough_cols}
-                    problem = self._invalid(image_id, uri)
-                    if problem:
-                        self.summary.invalid_rows += 1
-                        m.rows.labels("invalid").inc()
-                        self._record(writer, failed_row(image_id or None, uri, self.run_id, "manifest",
-                                                        f"manifest row {self.summary.manifest_rows}: {problem}",
-                                                        passthrough), bar)
-                        continue
-                    if image_id in seen:
-                        self.summary.duplicates += 1
-                        m.rows.labels("duplicate").inc()
-                        bar.update(1)
-                        continue
-                    seen.add(image_id)
-                    if image_id in here or image_id in earlier:
-                        m.rows.labels("skipped_done").inc()
-                        if image_id in here:
-                            self.summary.skipped_done_this_run += 1
-                        else:
-                            self.summary.skipped_done_earlier_runs += 1
-                        bar.update(1)
-                        continue
-                    while len(in_flight) >= cfg.run.max_in_flight:
-                        self._drain(in_flight, writer, bar, 1)
-                    if not started:
-                        self._start_pool()
-                        started = True
-                    job = ImageJob(image_id=image_id, uri=self._resolve(uri), run_id=self.run_id, passthrough=passthrough,
-                                   prefix=posixpath.join(run_root(cfg.run.output, self.run_id), "scenes", image_id))
-                    in_flight[self._submit(job)] = job
-                    self.summary.submitted += 1
-                    m.rows.labels("submitted").inc()
-                    m.in_flight.set(len(in_flight))
+            for row in plan.jobs():
+                job = ImageJob(image_id=row["image_id"], uri=self._resolve(row["uri"]), run_id=self.run_id,
+                               passthrough={f.name: row.get(f.name) for f in plan.passthrough},
+                               prefix=posixpath.join(self.root, "scenes", row["image_id"]),
+                               manifest_row=row["_row"], prior_attempts=row["_prior_attempts"], check_record=rerun)
+                while len(in_flight) >= cfg.run.max_in_flight:
+                    self._drain(in_flight, writer, bar)
+                if not self.pool_started:
+                    self._start_pool()
+                    self.pool_started = True
+                in_flight[self._submit(job)] = job
+                consumed += 1
+                s.submitted += 1
+                m.rows.labels("submitted").inc()
+                m.in_flight.set(len(in_flight))
+                self.watch.in_flight = len(in_flight)
             while in_flight:
-                self._drain(in_flight, writer, bar, len(in_flight))
+                self._drain(in_flight, writer, bar)
         except JobAborted as exc:
-            self.summary.aborted = str(exc)
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+            s.aborted = str(exc)
+            log.error("aborted: %s", exc)
+            self._abort(in_flight, plan, consumed, writer)
         finally:
             bar.close()
-            writer.flush()
-            self._close_index()
+            self.watch.stop()
             self._poll_actors(force=True)
             for actor in self.actors:
                 ray.kill(actor)
             m.in_flight.set(0)
             m.running.set(0)
             self._push()
-        self.summary.unique_ids = len(seen)
-        self.summary.failures_by_kind = dict(self.kinds)
-        self.summary.wall_s = round(time.monotonic() - t0, 2)
-        done = self.summary.ok + self.summary.failed
-        self.summary.images_per_minute = round(done / max(self.summary.wall_s, 1e-9) * 60, 2)
-        self.summary.actors = len(self.actors)
-        self.summary.blender_render_s = round(sum(st.render_s for st in self.actor_stats.values()), 2)
-        if self.actors:
-            self.summary.render_efficiency = round(
-                self.summary.blender_render_s / (self.summary.wall_s * len(self.actors)), 3)
-        write_text(posixpath.join(run_root(cfg.run.output, self.run_id), "summary.json"),
-                   self.summary.model_dump_json(indent=1), **cfg.run.storage_options)
-        return self.summary
+        results_written = self._final_flush(writer)
+        if results_written:
+            self._close_dataset()
+        self._finish(t0)
+        if results_written:
+            self._update_index(index, plan)
+        plan.run_done.remove()
+        plan.history.remove()
+        import shutil
+
+        shutil.rmtree(plan.work, ignore_errors=True)
+        self._write_summary()
+        return s
+
+    def _plan_counts(self, plan: Plan) -> None:
+        c, s, m = plan.counts, self.summary, self.metrics
+        s.from_plan(c)
+        if c.invalid_written:
+            self.kinds["manifest"] += c.invalid_written
+            m.images.labels("failed", "manifest").inc(c.invalid_written)
+        for outcome, n in (("duplicate", c.duplicates), ("invalid", c.invalid_written), ("skipped_done",
+                           c.done_earlier_runs), ("kept", s.kept), ("retried", s.retried)):
+            m.rows.labels(outcome).inc(n)
+        for warning in s.warnings:
+            log.warning(warning)
+
+    def _note_attempt(self) -> int:
+        """Append this attempt to <run>/attempts.json (what a rerun counts; operators read it)."""
+        uri = posixpath.join(self.root, "attempts.json")
+        try:
+            attempts = json.loads(read_bytes(uri, **self.opts)).get("attempts", [])
+        except (FileNotFoundError, ValueError):
+            attempts = []
+        attempts.append({"started": time.time(), "pid": os.getpid(), "host": os.uname().nodename})
+        write_text(uri, json.dumps({"attempts": attempts}, indent=1), **self.opts)
+        return len(attempts)
 
     def _start_pool(self) -> None:
         """Ray, the warm render actors, and the task functions (once, at the first image)."""
         self._ray_init()
         cfg = self.cfg
+        if self.runlog is not None:
+            self.runlog.quiet_ray()
         self.actors = [remote_actor_class(cfg.actors).remote(cfg.worker) for _ in range(cfg.actors.count)]
         self.tasks = remote_tasks(cfg)
         self.cfg_ref = ray.put(cfg)
+        self.watchdog = Watchdog(cfg, len(self.actors))
 
     def _submit(self, job: ImageJob) -> ray.ObjectRef:
         """One image's chain: init -> each stage -> finalize, all on one actor (round robin)."""
         init_t, stage_t, final_t = self.tasks
         actor = self.actors[self.summary.submitted % len(self.actors)]
-        state = init_t.remote(job, self.cfg_ref, actor)
+        chain = [init_t.remote(job, self.cfg_ref, actor)]
         for stage in STAGES:
-            state = stage_t.remote(state, stage.name, self.cfg_ref, actor)
-        return final_t.remote(state, self.cfg_ref, actor)  # the actor also renders the image's dataset
+            chain.append(stage_t.remote(chain[-1], stage.name, self.cfg_ref, actor))
+        final = final_t.remote(chain[-1], self.cfg_ref, actor)  # the actor also renders the dataset
+        self.chains[final] = chain  # cancelled with it when the job aborts
+        return final
 
     def _resolve(self, uri: str) -> str:
         """A relative local URI is relative to the manifest's folder (a manifest that
@@ -240,29 +217,116 @@ class Driver:
             return uri
         return os.path.abspath(os.path.join(os.path.dirname(self.cfg.run.manifest), uri))
 
-    @staticmethod
-    def _invalid(image_id, uri) -> str | None:
-        if not isinstance(image_id, str) or not image_id.strip():
-            return f"image_id is {'empty' if isinstance(image_id, str) else 'null'}"
-        if "/" in image_id or image_id in (".", "..") or len(image_id) > 512:
-            return f"image_id {image_id[:80]!r} cannot name a folder (no '/', '.', '..'; at most 512 characters)"
-        if not isinstance(uri, str) or not uri.strip():
-            return f"uri of {image_id!r} is {'empty' if isinstance(uri, str) else 'null'}"
-        return None
-
     def _ray_init(self) -> None:
         if ray.is_initialized():
             return
         rc = self.cfg.ray
+        self.started_ray = True
         if rc.address or os.environ.get("RAY_ADDRESS"):  # a cluster; under `ray job submit` RAY_ADDRESS is set
             ray.init(address=rc.address, namespace=rc.namespace, log_to_driver=False)
         else:
             ray.init(num_cpus=rc.num_cpus, num_gpus=rc.num_gpus, namespace=rc.namespace, include_dashboard=False,
                      log_to_driver=False)
 
+    # --- while it runs ------------------------------------------------------------
+    def _drain(self, in_flight: dict, writer: ResultsWriter, bar) -> None:
+        """Take every image that has finished (one ray.wait for all of them); when none
+        has, wait for the first, waking every WAIT_S for the watchdog and storage status."""
+        refs = list(in_flight)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        while not ready:
+            ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_S)
+            self._tick(in_flight, writer, bar)
+        if time.monotonic() - self.last_tick >= WAIT_S:
+            self._tick(in_flight, writer, bar)
+        self.metrics.in_flight.set(len(in_flight) - len(ready))
+        for ref in ready:
+            job = in_flight.pop(ref)
+            self.chains.pop(ref, None)
+            try:
+                row = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                kind, message = classify(exc)
+                tries = self.cfg.tasks.max_retries + 1 if KINDS[kind].retry_now else 1
+                row = failed_row(job.image_id, job.uri, self.run_id, kind, message, job.passthrough,
+                                 attempts=job.prior_attempts + tries, manifest_row=job.manifest_row)
+            self._record(writer, row, bar, job)
+        self.watch.in_flight = len(in_flight)
+
+    def _tick(self, in_flight: dict, writer: ResultsWriter, bar) -> None:
+        self.last_tick = time.monotonic()
+        self._poll_actors()
+        if self.watchdog is not None:
+            reason = self.watchdog.check(len(in_flight))
+            if reason:
+                raise JobAborted(reason)
+        status = self.watch.status()
+        wait = self.watch.waiting_s()
+        self.metrics.storage_wait.set(round(wait, 1))
+        if status:
+            bar.set_postfix_str(status)
+            if wait - self.shown_wait >= 30 or not self.shown_wait:
+                log.warning(status)
+                self.shown_wait = wait or 0.001
+        elif self.shown_wait:
+            log.info("storage answers again")
+            self.shown_wait = 0.0
+            bar.set_postfix(ok=self.summary.ok, failed=self.summary.failed)
+        if writer.due():
+            self._storage("writing results", lambda: self._flush(writer))
+
+    def _record(self, writer: ResultsWriter, row: dict, bar, job: ImageJob) -> None:
+        s = self.summary
+        detail = row.pop(DETAIL, None)
+        recovered = row.pop(RECOVERED, False)
+        self.dataset.take(row, recovered)
+        retries = max(0, (row.get("attempts") or 1) - 1 - job.prior_attempts)
+        flush = writer.append(row)  # counted first: a failing flush below still leaves the row counted
+        self.metrics.image_done(row, detail, self.cfg.metrics, retries=retries)
+        self.watch.image_finished()
+        if self.watchdog is not None:
+            self.watchdog.progress()
+        bar.update(1)
+        if row["status"] == "ok":
+            s.ok += 1
+            s.recovered += bool(recovered)
+            self.consecutive_failures = 0
+            self.ok_ids.append(row["image_id"])
+            if len(self.ok_ids) >= OK_ID_BUFFER:
+                self._spill_ok_ids()
+        else:
+            s.failed += 1
+            self.kinds[row["error_kind"]] += 1
+            if KINDS.get(row["error_kind"]) is None or KINDS[row["error_kind"]].alerts:
+                self.consecutive_failures += 1
+        if not self.watch.status():
+            bar.set_postfix(ok=s.ok, failed=s.failed)
+        if flush:
+            self._storage("writing results", lambda: self._flush(writer))
+        if self.consecutive_failures >= self.cfg.run.max_consecutive_failures:
+            raise JobAborted(f"{self.consecutive_failures} images failed in a row (run.max_consecutive_failures); "
+                             f"last: [{row['error_kind']}] {(row.get('error_message') or '')[:300]}")
+
+    def _storage(self, what: str, fn):
+        """A storage call of the driver, retried while storage does not answer (bounded)."""
+        start, delay = time.monotonic(), 1.0
+        limit = self.cfg.run.storage_deadline_s * (self.cfg.tasks.max_retries + 1)
+        while True:
+            try:
+                with self.watch.call(what):
+                    return fn()
+            except StorageError as exc:
+                waited = time.monotonic() - start
+                if exc.kind != "storage_unreachable" or waited > limit:
+                    raise JobAborted(f"{what}: [{exc.kind}] {exc}") from exc
+                log.warning("waiting on storage for %.0f s (%s: %s)", waited, what, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
     def _poll_actors(self, force: bool = False) -> None:
         """Worker stats of every actor into the metrics (restarts, timeouts, crashes, RSS)."""
-        if not self.actors or (not force and time.monotonic() - self.last_poll < self.cfg.metrics.actor_poll_s):
+        poll_s = min(self.cfg.metrics.actor_poll_s, 5.0)
+        if not self.actors or (not force and time.monotonic() - self.last_poll < poll_s):
             return
         self.last_poll = time.monotonic()
         refs = {a.stats.remote(): i for i, a in enumerate(self.actors)}
@@ -273,86 +337,103 @@ class Driver:
                 self.metrics.actor_stats(str(refs[ref]), stats)
                 self.actor_stats[refs[ref]] = stats
             except ray.exceptions.RayError:
-                pass  # a dead or restarting actor: its numbers come with the next poll
+                continue  # a dead or restarting actor: its numbers come with the next poll
+            if self.watchdog is not None:
+                self.watchdog.actor_answered(refs[ref], sum(st.jobs for st in self.actor_stats.values()))
 
     def _push(self) -> None:
         try:
             self.metrics.push(self.cfg.metrics, self.run_id)
         except OSError as exc:
-            print(f"seig: could not push metrics to {self.cfg.metrics.pushgateway}: {exc}", file=sys.stderr)
+            log.warning("could not push metrics to %s: %s", self.cfg.metrics.pushgateway, exc)
 
-    def _drain(self, in_flight: dict, writer: ResultsWriter, bar, n: int) -> None:
-        want = min(n, len(in_flight))
-        ready: list = []
-        while not ready:  # wake up for the actor poll while nothing finishes
-            ready, _ = ray.wait(list(in_flight), num_returns=want, timeout=self.cfg.metrics.actor_poll_s)
-            self._poll_actors()
-        self.metrics.in_flight.set(len(in_flight) - len(ready))
-        for ref in ready:
-            job = in_flight.pop(ref)
-            try:
-                row = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                cause = str(exc).strip().splitlines()
-                row = failed_row(job.image_id, job.uri, self.run_id, "task",
-                                 f"{type(exc).__name__}: {cause[-1] if cause else exc}", job.passthrough,
-                                 attempts=self.cfg.tasks.max_retries + 1)
-            self._record(writer, row, bar)
+    # --- the end ------------------------------------------------------------------
+    def _abort(self, in_flight: dict, plan: Plan, consumed: int, writer: ResultsWriter) -> None:
+        """Every image not run gets an `aborted` row: the run's results stay one row per entry."""
+        s = self.summary
+        why = f"not run: the job stopped ({s.aborted})"[:1000]
+        for ref, job in in_flight.items():
+            for task in [ref, *self.chains.pop(ref, [])]:
+                ray.cancel(task, force=True)
+            writer.rows.append(failed_row(job.image_id, job.uri, self.run_id, "aborted", why, job.passthrough,
+                                          attempts=job.prior_attempts, manifest_row=job.manifest_row))
+        s.submitted -= len(in_flight)
+        s.not_run += len(in_flight)
+        in_flight.clear()
+        writing = True
+        for table in plan.remaining(consumed):
+            s.not_run += table.num_rows
+            if writing:
+                rows = aborted_rows(table, [f.name for f in plan.passthrough], self.run_id, why)
+                try:
+                    self._storage("writing aborted rows", lambda: writer.add_table(rows))
+                except JobAborted:
+                    writing = False  # storage is gone: _final_flush says so
+        self.metrics.rows.labels("aborted").inc(s.not_run)
+        if s.not_run:
+            self.metrics.images.labels("failed", "aborted").inc(s.not_run)
 
-    # --- the dataset index (simdata.index) -------------------------------------
-    def _dataset_index(self):
-        if not self.cfg.dataset.enabled:
-            return None
-        from simdata.index import DatasetIndexWriter
+    def _final_flush(self, writer: ResultsWriter) -> bool:
+        try:
+            self._storage("writing results", lambda: self._flush(writer))
+            return True
+        except JobAborted as exc:
+            s = self.summary
+            s.results_complete = False
+            cause = "" if s.aborted and "writing" in s.aborted else f" ({exc})"
+            why = (f"the last results could not be written{cause}; images that finished keep their record.json: "
+                   "a rerun of this run id recovers their rows")
+            s.aborted = f"{s.aborted}; {why}" if s.aborted else why
+            log.error(why)
+            return False
 
-        opts = self.cfg.run.storage_options
-        return DatasetIndexWriter(run_root(self.cfg.run.output, self.run_id), self.run_id,
-                                  lambda uri, data: write_bytes(uri, data, **opts), storage_options=opts)
+    def _flush(self, writer: ResultsWriter) -> None:
+        """The dataset index first: a row in the results always has its samples indexed."""
+        self.dataset.flush()
+        writer.flush()
 
-    def _index_rows(self, row: dict) -> None:
-        """Move a finished image's dataset rows into the index."""
-        if self.index is not None:
-            self.index.add_from_row(row)
+    def _close_dataset(self) -> None:
+        try:
+            self._storage("writing the dataset index", self.dataset.close)
+        except JobAborted as exc:  # every sample part is written already; only the card (README.md) is missing
+            self.summary.warnings.append(f"the dataset index was not finished ({exc})")
+            log.warning(self.summary.warnings[-1])
 
-    def _recover_index(self, recorded: dict[str, str]) -> None:
-        """Dataset rows of this run's finished images that its index lacks (a driver stopped
-        before it flushed them), from their records: the index loses nothing either."""
-        if self.index is None:
-            return
-        from simdata.index import indexed_ids
+    def _spill_ok_ids(self) -> None:
+        import pyarrow as pa
 
-        opts = self.cfg.run.storage_options
-        have = indexed_ids(self.index.dir, opts)
-        for image_id, path in recorded.items():
-            if image_id not in have:
-                record = load_record(path, opts)
-                self.index.add_from_row({DATASET_ROWS: (record.get("dataset") or {}).get("samples", [])})
+        if self.ok_ids:
+            h1, h2 = hash128(pa.array(self.ok_ids, pa.string()))
+            add_hashes(self._plan.run_done, h1, h2)
+            self.ok_ids = []
 
-    def _close_index(self) -> None:
-        if self.index is not None:
-            d = self.cfg.dataset
-            self.index.close({"variants": d.variants, "long_side": d.long_side, "samples": d.samples,
-                              "seed": d.seed, "outputs": "+".join(d.outputs)})
+    def _update_index(self, index: DoneIndex, plan: Plan) -> None:
+        self._spill_ok_ids()
+        runs = {**plan.history_runs, self.run_id: {"ok_rows": self.summary.results_ok}}
+        try:
+            index.add([plan.run_done, plan.history], runs)
+        except StorageError as exc:  # derived data: the next run reads this run's results instead
+            self.summary.warnings.append(f"the done-index was not updated ({exc}); the next run reads this "
+                                         "run's results instead")
+            log.warning(self.summary.warnings[-1])
 
-    def _record(self, writer: ResultsWriter, row: dict, bar) -> None:
-        self._index_rows(row)
-        detail = row.pop(DETAIL, None)
-        writer.add(row)
-        self.metrics.image_done(row, detail, self.cfg.metrics)
-        bar.update(1)
-        if row["status"] == "ok":
-            self.summary.ok += 1
-            self.consecutive_failures = 0
-        else:
-            self.summary.failed += 1
-            self.kinds[row["error_kind"]] += 1
-            if row["error_kind"] != "manifest":
-                self.consecutive_failures += 1
-        bar.set_postfix(ok=self.summary.ok, failed=self.summary.failed)
-        if self.consecutive_failures >= self.cfg.run.max_consecutive_failures:
-            raise JobAborted(f"{self.consecutive_failures} images failed in a row; last: "
-                             f"[{row['error_kind']}] {row.get('error_message', '')[:300]}")
+    def _finish(self, t0: float) -> None:
+        s = self.summary
+        s.close(self.kinds, time.monotonic() - t0, len(self.actors),
+                sum(st.render_s for st in self.actor_stats.values()))
+        bad = s.check()
+        if bad:
+            log.warning("summary arithmetic does not add up (%s): %s", ", ".join(bad), s.model_dump_json())
+
+    def _write_summary(self) -> None:
+        s = self.summary
+        if self.runlog is not None:
+            s.log = self.runlog.upload(posixpath.join(self.root, "logs"), self.opts)
+        try:
+            write_text(posixpath.join(self.root, "summary.json"), s.model_dump_json(indent=1), **self.opts)
+        except StorageError as exc:
+            log.error("summary.json not written: %s", exc)
 
 
-def run_job(cfg: SeigConfig, progress: bool = True) -> Summary:
-    return Driver(cfg, progress).run()
+def run_job(cfg: SeigConfig, progress: bool = True, runlog=None) -> Summary:
+    return Driver(cfg, progress, runlog).run()

@@ -19,6 +19,8 @@ from stages.records import Reconstruction
 STAGE_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
 RENDER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 VLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80)
+# seig_manifest_rows_total{outcome}: what the plan did with each manifest row
+ROW_OUTCOMES = ("submitted", "duplicate", "invalid", "skipped_done", "kept", "retried", "aborted")
 
 
 class MetricsConfig(BaseModel):
@@ -97,10 +99,19 @@ class Metrics:
                                   ["output"], buckets=DATASET_BUCKETS, registry=r)
         for outcome in ("ok", "failed"):
             self.samples.labels(outcome)
+        self.storage_wait = Gauge("seig_storage_wait_seconds", "How long the driver has been waiting on storage "
+                                  "(0 while it answers)", registry=r)
         self._actor_seen: dict[tuple[str, str], float] = {}
         for kind in ("vlm", "task"):
             self.retries.labels(kind)
+        # every outcome and kind exists from the start (at 0): dashboards and alerts see a 0, not nothing
+        from pipeline.kinds import KINDS
+
         self.images.labels("ok", "")
+        for name in KINDS:
+            self.images.labels("failed", name)
+        for outcome in ROW_OUTCOMES:
+            self.rows.labels(outcome)
 
     @classmethod
     def get(cls) -> "Metrics":
@@ -114,12 +125,12 @@ class Metrics:
             return
         self._servers[(cfg.host, cfg.port)] = start_http_server(cfg.port, addr=cfg.host, registry=self.registry)
 
-    def image_done(self, row: dict, detail: dict | None, cfg: MetricsConfig) -> None:
+    def image_done(self, row: dict, detail: dict | None, cfg: MetricsConfig, retries: int = 0) -> None:
+        """One finished image; `retries`: its task attempts beyond the first, in this run."""
         ok = row.get("status") == "ok"
-        self.images.labels("ok" if ok else "failed", "" if ok else row.get("error_kind") or "unknown").inc()
+        self.images.labels("ok" if ok else "failed", "" if ok else row.get("error_kind") or "internal").inc()
         self.last_finished.set(time.time())
-        if row.get("error_kind") == "task":
-            self.retries.labels("task").inc(max(0, (row.get("attempts") or 1) - 1))
+        self.retries.labels("task").inc(max(0, retries))
         if row.get("time_s"):
             self.image_s.observe(row["time_s"])
         if not detail:

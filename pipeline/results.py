@@ -1,9 +1,18 @@
-"""The results dataset of a run: one row per manifest image, Parquet parts via fsspec.
+"""The results dataset of a run: Parquet parts under `<output>/<run_id>/results/`.
 
-Rows are buffered by the driver and flushed as new part files
-(`<run>/results/part-<seq>-<uuid>.parquet`, each written atomically), so a crash loses
-at most the unflushed rows, and `recover_rows` rebuilds those from the images'
-`record.json` files (written last by each image): nothing done is lost or redone.
+What a plain reader (`pq.read_table("<run>/results")`) sees, and why it holds:
+- Each key (image_id, or the manifest row of an unusable id) has at most one row at
+  any moment: an attempt writes a row only for a key with no row, and a rerun removes
+  a transient failure's row (rewriting its part in place) before it tries that image
+  again. A part is only ever written whole under its final name (one atomic rename or
+  PUT), and a failed write is retried under the same name, so a crash between two
+  writes leaves every part either as it was or as it became: never a second row.
+- After an attempt ends (finished or aborted) every key of the manifest has exactly one
+  row; keys never run because the job stopped get an `aborted` row. A driver killed
+  mid-run leaves keys without a row until the next attempt (they are simply not done).
+Rows are buffered by the driver and flushed as parts, so a crash loses unflushed rows,
+never work: the next attempt finds each finished image's record.json (written last by
+the image) and rebuilds its row with every manifest column.
 """
 from __future__ import annotations
 
@@ -15,9 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.core import url_to_fs
 
-from pipeline.storage import StorageError, write_bytes
+from pipeline.storage import delete, listdir, read_bytes, write_bytes
 
 STAGES = ("geometry", "materials", "composition", "lighting")
 SCORES = ("psnr", "ssim", "photometric_loss")
@@ -33,8 +41,10 @@ FIELDS = [
     pa.field("vlm_calls", pa.int64()), pa.field("prompt_tokens", pa.int64()), pa.field("completion_tokens", pa.int64()),
     pa.field("backend", pa.string()), pa.field("prefix", pa.string()), pa.field("scene_uri", pa.string()),
     pa.field("render_uri", pa.string()), pa.field("record_uri", pa.string()), pa.field("finished_at", pa.float64()),
+    pa.field("manifest_row", pa.int64()),
 ]
 SCHEMA = pa.schema(FIELDS)
+PLAN_COLUMNS = ["image_id", "status", "error_kind", "attempts", "finished_at", "manifest_row"]
 
 
 def run_root(output: str, run_id: str) -> str:
@@ -46,17 +56,19 @@ def results_dir(output: str, run_id: str) -> str:
 
 
 def failed_row(image_id: str | None, uri: str | None, run_id: str, kind: str, message: str,
-               passthrough: dict | None = None, attempts: int = 0) -> dict[str, Any]:
-    return {"image_id": image_id, "uri": uri, "run_id": run_id, "status": "failed", "error_kind": kind,
-            "error_message": message[:4000], "attempts": attempts, "finished_at": time.time(),
-            **(passthrough or {})}
+               passthrough: dict | None = None, attempts: int = 0, manifest_row: int | None = None) -> dict[str, Any]:
+    return {**(passthrough or {}), "image_id": image_id, "uri": uri, "run_id": run_id, "status": "failed",
+            "error_kind": kind, "error_message": message[:4000], "attempts": attempts, "finished_at": time.time(),
+            "manifest_row": manifest_row}
 
 
 def row_from_record(record: dict, image_id: str, uri: str, run_id: str, prefix: str,
-                    passthrough: dict | None = None, attempts: int = 1) -> dict[str, Any]:
+                    passthrough: dict | None = None, attempts: int = 1,
+                    manifest_row: int | None = None) -> dict[str, Any]:
     """A results row from an image's record.json (the same code path for live and recovered rows)."""
-    row: dict[str, Any] = {"image_id": image_id, "uri": uri, "run_id": run_id, "status": "ok", "prefix": prefix,
-                           "backend": record.get("backend"), "attempts": attempts, "finished_at": time.time()}
+    row: dict[str, Any] = {**(passthrough or {}), "image_id": image_id, "uri": uri, "run_id": run_id,
+                           "status": "ok", "prefix": prefix, "backend": record.get("backend"), "attempts": attempts,
+                           "finished_at": time.time(), "manifest_row": manifest_row}
     for key, scores in [("initial", record.get("initial_scores"))] + [
             (s["stage"], s.get("best_scores")) for s in record.get("stages", [])]:
         for name in SCORES:
@@ -72,91 +84,156 @@ def row_from_record(record: dict, image_id: str, uri: str, run_id: str, prefix: 
     arts = record.get("artifacts", {})
     row.update(scene_uri=(arts.get("scene.py") or {}).get("uri"), render_uri=(arts.get("render.png") or {}).get("uri"),
                record_uri=posixpath.join(prefix, "record.json"))
-    row.update(passthrough or {})
     return row
 
 
+def aborted_rows(todo: pa.Table, names: list[str], run_id: str, why: str) -> pa.Table:
+    """Rows of kind `aborted` for planned images never run (columns of a plan's todo table)."""
+    n = todo.num_rows
+    rows = todo.select(["image_id", "uri", *names]).append_column("manifest_row", todo["_row"])
+    for name, value in (("run_id", run_id), ("status", "failed"), ("error_kind", "aborted"),
+                        ("error_message", why), ("finished_at", time.time())):
+        rows = rows.append_column(name, pa.array([value] * n))
+    return rows.append_column("attempts", todo["_prior_attempts"])
+
+
+def passthrough_fields(manifest_schema: pa.Schema | None) -> list[pa.Field]:
+    """The manifest's own columns the results carry (a name seig uses itself is not carried)."""
+    return [f for f in (manifest_schema or pa.schema([])) if f.name not in SCHEMA.names]
+
+
 class ResultsWriter:
-    """Buffers rows and writes them as Parquet parts; call `flush()` at the end."""
+    """Buffers rows and writes them as Parquet parts; call `flush()` at the end.
+
+    A flush that fails keeps its rows and its part name: the retry writes the same part,
+    so a write that landed although it reported an error is never written twice."""
 
     def __init__(self, output: str, run_id: str, passthrough_schema: pa.Schema | None = None,
                  flush_rows: int = 200, flush_s: float = 10.0, storage_options: dict | None = None):
         self.dir = results_dir(output, run_id)
-        extra = [f for f in (passthrough_schema or pa.schema([])) if f.name not in SCHEMA.names]
-        self.schema = pa.schema(FIELDS + extra)
+        self.schema = pa.schema(FIELDS + passthrough_fields(passthrough_schema))
         self.rows: list[dict] = []
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self.last_flush = time.monotonic()
+        self.token = uuid.uuid4().hex[:8]
         self.seq = 0
         self.written = 0
         self.storage_options = storage_options or {}
+        self._pending: tuple[str, bytes, int] | None = None
 
     def add(self, row: dict) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.flush_rows or time.monotonic() - self.last_flush >= self.flush_s:
+        if self.append(row):
             self.flush()
+
+    def append(self, row: dict) -> bool:
+        """Buffer a row; True when a flush is due (the caller flushes, and may retry it)."""
+        self.rows.append(row)
+        return self.due() or len(self.rows) >= self.flush_rows
+
+    def due(self) -> bool:
+        return (bool(self.rows) or self._pending is not None) and time.monotonic() - self.last_flush >= self.flush_s
+
+    def table(self, rows: list[dict]) -> pa.Table:
+        return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema},
+                        schema=self.schema)
+
+    def add_table(self, table: pa.Table) -> None:
+        """Rows already in Arrow form (missing columns become null), written as their own parts."""
+        self.flush()
+        for start in range(0, table.num_rows, max(self.flush_rows, 10_000)):
+            piece = table.slice(start, max(self.flush_rows, 10_000))
+            cols = {f.name: (piece.column(f.name).cast(f.type) if f.name in piece.column_names
+                             else pa.nulls(piece.num_rows, f.type)) for f in self.schema}
+            self._write(pa.table(cols, schema=self.schema))
 
     def flush(self) -> None:
         self.last_flush = time.monotonic()
-        if not self.rows:
+        if self._pending is None and not self.rows:
             return
-        columns = {f.name: [r.get(f.name) for r in self.rows] for f in self.schema}
-        table = pa.table({n: pa.array(v, type=self.schema.field(n).type) for n, v in columns.items()},
-                         schema=self.schema)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{self.seq:05d}-{uuid.uuid4().hex[:8]}.parquet"
-        write_bytes(posixpath.join(self.dir, name), sink.getvalue().to_pybytes(), **self.storage_options)
-        self.seq += 1
-        self.written += len(self.rows)
+        if self._pending is None:
+            self._pending = self._encode(self.table(self.rows))
+        self._put()
         self.rows = []
 
+    def _encode(self, table: pa.Table) -> tuple[str, bytes, int]:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        name = f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self.token}-{self.seq:05d}.parquet"
+        self.seq += 1
+        return posixpath.join(self.dir, name), sink.getvalue().to_pybytes(), table.num_rows
 
-def read_ids(output: str, run_id: str, status: str | None = None, storage_options: dict | None = None) -> set[str]:
-    """image_ids with a results row in this run (optionally only with this status)."""
-    fs, path = url_to_fs(results_dir(output, run_id), **(storage_options or {}))
-    try:
-        parts = [p for p in fs.glob(posixpath.join(path, "*.parquet"))]
-    except FileNotFoundError:
-        return set()
-    if not parts:
-        return set()
-    import pyarrow.compute as pc
+    def _put(self) -> None:
+        uri, data, n = self._pending
+        write_bytes(uri, data, **self.storage_options)  # raises StorageError: the part stays pending
+        self._pending = None
+        self.written += n
 
-    ids: set[str] = set()
-    for part in parts:  # one file at a time: a dataset over thousands of parts costs ~0.14 MB each
-        try:
-            table = pq.read_table(part, columns=["image_id", "status"], filesystem=fs)
-        except (OSError, pa.ArrowException) as exc:
-            raise StorageError(f"cannot read results part {part} of run {run_id}: {exc}") from exc
-        if status:
-            table = table.filter(pc.equal(table["status"], status))
-        ids.update(table.column("image_id").drop_null().to_pylist())
-    return ids
+    def _write(self, table: pa.Table) -> None:
+        self._pending = self._encode(table)
+        self._put()
+
+
+def list_parts(output: str, run_id: str, storage_options: dict | None = None) -> list[str]:
+    """URIs of the visible parts of a run's results (what a plain Parquet reader reads)."""
+    return part_uris(results_dir(output, run_id), storage_options)
+
+
+def part_uris(directory: str, storage_options: dict | None = None) -> list[str]:
+    from pipeline.storage import scheme_of
+
+    entries = listdir(directory, **(storage_options or {}))
+    if not entries:
+        return []
+    from fsspec.core import url_to_fs
+
+    fs, _ = url_to_fs(directory, **(storage_options or {}))
+    scheme = scheme_of(fs)
+    names = sorted(e["name"] for e in entries if e.get("type") == "file")
+    return [scheme + n for n in names
+            if n.endswith(".parquet") and not posixpath.basename(n).startswith(("_", "."))]
+
+
+def read_part(uri: str, columns: list[str] | None = None, storage_options: dict | None = None) -> pa.Table:
+    """One part (within the storage deadline); columns a legacy part lacks come back null."""
+    data = read_bytes(uri, **(storage_options or {}))
+    pf = pq.ParquetFile(pa.BufferReader(data))
+    if columns is None:
+        return pf.read()
+    have = [c for c in columns if c in pf.schema_arrow.names]
+    table = pf.read(columns=have)
+    for c in columns:
+        if c not in have:
+            table = table.append_column(c, pa.nulls(table.num_rows, SCHEMA.field(c).type if c in SCHEMA.names
+                                                    else pa.string()))
+    return table.select(columns)
+
+
+def rewrite_without(uri: str, drop: list[int], storage_options: dict | None = None) -> int:
+    """Rewrite one part in place without the rows at `drop` (one atomic write; the part
+    is deleted when nothing is left). Returns the number of rows removed."""
+    import numpy as np
+
+    table = read_part(uri, storage_options=storage_options)
+    keep = np.ones(table.num_rows, bool)
+    keep[[i for i in drop if 0 <= i < table.num_rows]] = False
+    removed = int(table.num_rows - keep.sum())
+    if removed == 0:
+        return 0
+    if not keep.any():
+        delete(uri, **(storage_options or {}))
+        return removed
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.filter(pa.array(keep)), sink)
+    write_bytes(uri, sink.getvalue().to_pybytes(), **(storage_options or {}))
+    return removed
 
 
 def list_runs(output: str, storage_options: dict | None = None) -> list[str]:
-    fs, path = url_to_fs(output, **(storage_options or {}))
-    try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
-        return []
-    return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e["type"] == "directory")
-
-
-def recorded_ids(output: str, run_id: str, storage_options: dict | None = None) -> dict[str, str]:
-    """{image_id: record.json path} for images of this run whose artifacts are complete."""
-    fs, path = url_to_fs(run_root(output, run_id), **(storage_options or {}))
-    try:
-        found = fs.glob(posixpath.join(path, "scenes", "*", "record.json"))
-    except FileNotFoundError:
-        return {}
-    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
-    scheme = "" if protocol in ("file", "local") else f"{protocol}://"
-    return {posixpath.basename(posixpath.dirname(p)): scheme + p for p in found}
+    """Run ids under an output root (folders; names starting with '_' or '.' are seig's own)."""
+    entries = listdir(output, **(storage_options or {}))
+    names = (posixpath.basename(e["name"].rstrip("/")) for e in entries if e.get("type") == "directory")
+    return sorted(n for n in names if n and not n.startswith(("_", ".")))
 
 
 def load_record(path_or_uri: str, storage_options: dict | None = None) -> dict:
-    from pipeline.storage import read_bytes
-
     return json.loads(read_bytes(path_or_uri, **(storage_options or {})))

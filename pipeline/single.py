@@ -52,7 +52,7 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
         photo = load(uri, **storage_options)
         photo.name = name
     except PhotoError as exc:
-        return failed(f"photo_{exc.kind}", str(exc))
+        return failed(exc.error_kind, str(exc))
     try:
         backend = make_backend(cfg.backend, cfg.backend_options())
         stages = stages_with_rounds(cfg.rounds)
@@ -62,12 +62,14 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
     try:
         rec = reconstruct(photo, backend, renderer, settings, stages, seed=cfg.seed)
     except BackendError as exc:  # the initial program could not be made at all
-        return failed(f"backend_{exc.kind}", str(exc))
+        from pipeline.kinds import classify
+
+        return failed(*classify(exc))
     if rec.final_scores is None:
         return failed("no_render", "no program of this image rendered (see record for each round's error)")
     try:
         artifacts = write_reconstruction(prefix, rec, cfg.keep_round_renders, **storage_options)
     except StorageError as exc:
-        return failed("storage", str(exc))
+        return failed(exc.kind, str(exc))
     return ImageOutcome(name=name, uri=uri, ok=True, prefix=prefix, artifacts=artifacts, reconstruction=rec,
                         time_s=time.perf_counter() - t0)

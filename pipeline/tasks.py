@@ -1,10 +1,16 @@
 """The Ray tasks of one image: init -> one task per stage -> finalize.
 
-Each task is retried by Ray (`max_retries`) when its worker dies, and on the transient
-errors listed in TRANSIENT (storage, VLM after the client's own retries, an actor that
-is restarting). Deterministic failures (a bad photo) are not exceptions: they travel as
-`ImageState.failed` so every image ends in exactly one results row. A retried task
-starts again from its input state and rewrites the same artifact paths: safe to rerun.
+Every failure inside a task is classified (pipeline.kinds). A kind worth an immediate
+retry (a storage or network blip, a restarting actor) raises TransientError and Ray
+retries the task, up to `tasks.max_retries`; on the last attempt, and for every other
+kind, the failure travels as `ImageState.failed` with its kind and the real number of
+attempts, so every image ends in exactly one results row that names its cause. Ray also
+retries a task whose worker died. A retried task starts again from its input state and
+rewrites the same artifact paths: safe to rerun.
+
+Idempotent across attempts of a run: when the run existed before (`check_record`), init
+first looks for the image's record.json (written last when an image finishes). Found,
+the image is not redone: its row is rebuilt from the record with the manifest's columns.
 Only programs, scores and URIs pass between tasks; PNGs go to storage inside the task.
 """
 from __future__ import annotations
@@ -18,27 +24,36 @@ from pydantic import BaseModel
 from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
-from simdata.index import ROW_KEY as DATASET_ROWS
+from pipeline.kinds import KINDS, classify
 from pipeline.metrics import dataset_metrics, image_metrics
 from pipeline.results import failed_row, row_from_record
 from pipeline.single import render_settings
-from pipeline.storage import StorageError, read_bytes, write_bytes
-from stages.backends.base import BackendError
+from pipeline.storage import deadline, read_bytes, set_deadline, write_bytes
+from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, run_stage, start_reconstruction
-from stages.photo import Photo, PhotoError, load, render_size
+from stages.photo import Photo, load, render_size
 from stages.records import Candidate, Reconstruction, Usage
 
 
-DETAIL = "_metrics"
+
+DETAIL = "_metrics"  # row keys the driver pops: not results columns
+RECOVERED = "_recovered"
 
 
 class TransientError(RuntimeError):
-    """Worth retrying: the same input may succeed on another attempt."""
+    """Worth retrying at once: the same input may succeed on another attempt."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (TransientError, (self.kind, str(self)))
 
 
-TRANSIENT = [TransientError, StorageError, ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError]
+TRANSIENT = [TransientError]
 
 
 class ImageJob(BaseModel):
@@ -47,6 +62,9 @@ class ImageJob(BaseModel):
     run_id: str
     prefix: str  # artifacts URI prefix of this image
     passthrough: dict[str, Any] = {}
+    manifest_row: int | None = None
+    prior_attempts: int = 0  # attempts of earlier runs of this run id (a transient failure retried)
+    check_record: bool = False  # the run existed: the image may have finished in an attempt that died
 
 
 class ImageState(BaseModel):
@@ -56,6 +74,36 @@ class ImageState(BaseModel):
     written: Written = {}
     failed: tuple[str, str] | None = None  # (kind, message)
     started: float = 0.0
+    retries: int = 0  # attempts beyond the first, over this image's tasks so far
+    recovered: dict | None = None  # the image's record.json from an earlier attempt
+
+
+def _attempt() -> int:
+    """0 on a task's first attempt, n on its n-th retry (Ray's own count)."""
+    try:
+        from ray._private.worker import global_worker
+
+        return int(global_worker.core_worker.get_current_task_attempt_number())
+    except Exception:  # noqa: BLE001 - outside Ray, or an internal API that moved
+        return 0
+
+
+def _step(state: ImageState, cfg: SeigConfig, fn) -> ImageState:
+    """Run one step of an image; a failure becomes a retry (Ray) or the image's failed state."""
+    if deadline() != cfg.run.storage_deadline_s:
+        set_deadline(cfg.run.storage_deadline_s)
+    attempt = _attempt()
+    try:
+        state = fn(state)
+    except Exception as exc:  # noqa: BLE001 - classified: every failure ends as a kind
+        kind, message = getattr(exc, "seig_kind", None), str(exc)
+        if kind is None:
+            kind, message = classify(exc)
+        if KINDS[kind].retry_now and attempt < cfg.tasks.max_retries:
+            raise TransientError(kind, message) from exc
+        state.failed = (kind, message)
+    state.retries += attempt
+    return state
 
 
 class ActorRenderer:
@@ -69,12 +117,7 @@ class ActorRenderer:
 
 
 def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
-    try:
-        photo = load(state.job.uri, **cfg.run.storage_options)
-    except PhotoError as exc:
-        if exc.kind == "unreadable":
-            raise TransientError(str(exc)) from exc
-        raise
+    photo = load(state.job.uri, timeout_s=cfg.run.storage_deadline_s, **cfg.run.storage_options)
     photo.name = state.job.image_id
     return photo
 
@@ -97,78 +140,123 @@ def _strip_pngs(rec: Reconstruction) -> None:
                 cand.png = None
 
 
+def _config_error(exc: Exception) -> Exception:
+    err = RuntimeError(f"reconstruct settings rejected: {' '.join(str(exc).split())[:1000]}")
+    err.seig_kind = "config"
+    return err
+
+
 def init_image(job: ImageJob, cfg: SeigConfig, actor) -> ImageState:
-    state = ImageState(job=job, started=time.time())
-    try:
+    def run(state: ImageState) -> ImageState:
+        if job.check_record:
+            record = _finished_record(job, cfg)
+            if record is not None:
+                state.recovered = record
+                return state
         photo = _photo(state, cfg)
-        backend = _backend(cfg)
+        try:
+            backend = _backend(cfg)
+        except ValueError as exc:
+            raise _config_error(exc) from exc
         settings = render_settings(photo.size, cfg.reconstruct)
         rec, start = start_reconstruction(photo, backend, ActorRenderer(actor), settings, cfg.reconstruct.seed)
-    except PhotoError as exc:
-        state.failed = (f"photo_{exc.kind}", str(exc))
+        state.written = write_initial(job.prefix, rec.initial_program, start.png, cfg.run.storage_options)
+        state.png_uri = state.written.get("stages/initial/best.png", {}).get("uri")
+        _strip_pngs(rec)
+        state.rec = rec
         return state
-    except BackendError as exc:
-        if exc.retryable:
-            raise TransientError(str(exc)) from exc
-        state.failed = (f"backend_{exc.kind}", str(exc))
-        return state
-    except ValueError as exc:
-        state.failed = ("config", str(exc))
-        return state
-    state.written = write_initial(job.prefix, rec.initial_program, start.png, cfg.run.storage_options)
-    state.png_uri = state.written.get("stages/initial/best.png", {}).get("uri")
-    _strip_pngs(rec)
-    state.rec = rec
-    return state
+
+    return _step(ImageState(job=job, started=time.time()), cfg, run)
+
+
+def _finished_record(job: ImageJob, cfg: SeigConfig) -> dict | None:
+    """The image's record.json when an earlier attempt of this run finished it."""
+    import json
+
+    try:
+        record = json.loads(read_bytes(f"{job.prefix.rstrip('/')}/record.json", **cfg.run.storage_options))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # unreadable JSON: the write did not finish; redo the image
+        return None
+    if record.get("image_id") != job.image_id or record.get("run_id") != job.run_id:
+        return None
+    return record
 
 
 def stage_step(state: ImageState, stage_name: str, cfg: SeigConfig, actor) -> ImageState:
-    if state.failed or state.rec is None:
+    if state.failed or state.recovered or state.rec is None:
         return state
     stage = next(s for s in stages_with_rounds(cfg.reconstruct.rounds) if s.name == stage_name)
     if stage.rounds <= 0:
         return state
-    photo = _photo(state, cfg)
-    rec = state.rec
-    settings = render_settings(photo.size, cfg.reconstruct)
-    png = read_bytes(state.png_uri, **cfg.run.storage_options) if state.png_uri else None
-    start = Candidate(index=0, program=rec.final_program, scores=rec.final_scores, png=png)
-    t0 = time.perf_counter()
-    result = run_stage(stage, rec.final_program, photo, _backend(cfg, rec.usage), ActorRenderer(actor), settings,
-                       cfg.reconstruct.seed, start=start)
-    if result.best_scores is None:
-        state.failed = ("no_render", f"no program rendered in stage {stage_name}; last errors: "
-                        + "; ".join(c.error.message[:200] for r in result.rounds for c in r.candidates if c.error)[-1000:])
+
+    def run(state: ImageState) -> ImageState:
+        photo = _photo(state, cfg)
+        rec = state.rec
+        settings = render_settings(photo.size, cfg.reconstruct)
+        png = read_bytes(state.png_uri, **cfg.run.storage_options) if state.png_uri else None
+        start = Candidate(index=0, program=rec.final_program, scores=rec.final_scores, png=png)
+        t0 = time.perf_counter()
+        result = run_stage(stage, rec.final_program, photo, _backend(cfg, rec.usage), ActorRenderer(actor), settings,
+                           cfg.reconstruct.seed, start=start)
+        if result.best_scores is None:
+            state.failed = ("no_render", f"no program rendered in stage {stage_name}; last errors: " + "; ".join(
+                c.error.message[:200] for r in result.rounds for c in r.candidates if c.error)[-1000:])
+            return state
+        add_stage(rec, result)
+        state.written = {**state.written, **write_stage(state.job.prefix, result, cfg.reconstruct.keep_round_renders,
+                                                        cfg.run.storage_options)}
+        state.png_uri = state.written.get(f"stages/{stage_name}/best.png", {}).get("uri", state.png_uri)
+        rec.time_s += time.perf_counter() - t0
+        _strip_pngs(rec)
         return state
-    add_stage(rec, result)
-    state.written = {**state.written, **write_stage(state.job.prefix, result, cfg.reconstruct.keep_round_renders,
-                                                    cfg.run.storage_options)}
-    state.png_uri = state.written.get(f"stages/{stage_name}/best.png", {}).get("uri", state.png_uri)
-    rec.time_s += time.perf_counter() - t0
-    _strip_pngs(rec)
-    return state
+
+    return _step(state, cfg, run)
 
 
 def finalize_image(state: ImageState, cfg: SeigConfig, actor=None) -> dict:
     job = state.job
+    if state.recovered is not None:
+        row = row_from_record(state.recovered, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough,
+                              attempts=job.prior_attempts + 1 + state.retries, manifest_row=job.manifest_row)
+        row[RECOVERED] = True
+        row[DATASET_ROWS] = (state.recovered.get("dataset") or {}).get("samples", [])
+        return row
     if state.failed or state.rec is None:
-        kind, message = state.failed or ("unknown", "image ended without a reconstruction")
-        return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough, attempts=1)
-    rec = state.rec
-    if state.png_uri:
-        rec.final_png = read_bytes(state.png_uri, **cfg.run.storage_options)
-    dataset = write_dataset(state, cfg, actor)  # before record.json: the record lists its files
-    rec.time_s = time.time() - state.started
-    extra = {"image_id": job.image_id, "uri": job.uri, "run_id": job.run_id}
-    if dataset is not None:
-        extra["dataset"] = dataset.record()
-    written = write_final(job.prefix, rec, {**state.written, **(dataset.written if dataset else {})}, extra,
-                          cfg.run.storage_options)
+        kind, message = state.failed or ("internal", "image ended without a reconstruction")
+        return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough,
+                          attempts=job.prior_attempts + 1 + state.retries, manifest_row=job.manifest_row)
+
+    dataset = None
+
+    def run(state: ImageState) -> ImageState:
+        nonlocal dataset
+        rec = state.rec
+        if state.png_uri:
+            rec.final_png = read_bytes(state.png_uri, **cfg.run.storage_options)
+        dataset = write_dataset(state, cfg, actor)  # before record.json: the record lists its files
+        rec.time_s = time.time() - state.started
+        extra = {"image_id": job.image_id, "uri": job.uri, "run_id": job.run_id}
+        if dataset is not None:
+            extra["dataset"] = dataset.record()
+        state.written = write_final(job.prefix, rec, {**state.written, **(dataset.written if dataset else {})},
+                                    extra, cfg.run.storage_options)
+        return state
+
+    state = _step(state, cfg, run)
+    attempts = job.prior_attempts + 1 + state.retries
+    if state.failed:
+        kind, message = state.failed
+        return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough, attempts=attempts,
+                          manifest_row=job.manifest_row)
     import json
 
+    rec = state.rec
     record = json.loads(rec.model_dump_json())
-    record["artifacts"] = written
-    row = row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
+    record["artifacts"] = state.written
+    row = row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough,
+                          attempts=attempts, manifest_row=job.manifest_row)
     row[DETAIL] = image_metrics(rec)  # for the driver's metrics; not a results column
     if dataset is not None:
         row[DATASET_ROWS] = dataset.rows  # for the driver's dataset index; not a results column

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stages.backends.offline import OfflineConfig
 
@@ -22,6 +22,21 @@ class ReconstructConfig(BaseModel):
     seed: int = 0
     render_timeout_s: float = Field(120.0, gt=0)
     keep_round_renders: bool = Field(True, description="store every candidate's render, not only the best")
+
+    @field_validator("rounds")
+    @classmethod
+    def _known_stages(cls, rounds: dict[str, int]) -> dict[str, int]:
+        """An unknown stage name would fail every image at run time: refuse it at load."""
+        from stages.definitions import STAGES
+
+        names = [s.name for s in STAGES]
+        unknown = sorted(set(rounds) - set(names))
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(names)}")
+        negative = sorted(k for k, v in rounds.items() if v < 0)
+        if negative:
+            raise ValueError(f"rounds must be >= 0 (got {', '.join(f'{k}={rounds[k]}' for k in negative)})")
+        return rounds
 
     def backend_options(self) -> dict[str, Any]:
         return self.offline.model_dump() if self.backend == "offline" else dict(self.openai)

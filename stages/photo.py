@@ -20,11 +20,30 @@ WORK_SIZE = 1024  # long side kept for analysis; scores use stages.scoring's gri
 
 
 class PhotoError(ValueError):
-    """The photo cannot be used; `kind` is a short machine-readable reason."""
+    """The photo cannot be used; `kind` is a short machine-readable reason.
+
+    Kinds: the photo itself is bad (missing, empty, not_an_image, corrupt, too_large,
+    too_small: final for that image), or its source failed (unreachable, denied,
+    unreadable: not the photo's fault, worth another attempt). `error_kind` is the
+    name the results and the runbook use (pipeline.kinds).
+    """
+
+    SOURCE_KINDS = ("unreachable", "denied")
 
     def __init__(self, kind: str, message: str):
         self.kind = kind
         super().__init__(message)
+
+    @property
+    def error_kind(self) -> str:
+        return f"source_{self.kind}" if self.kind in self.SOURCE_KINDS else f"photo_{self.kind}"
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in (*self.SOURCE_KINDS, "unreadable")
+
+    def __reduce__(self):  # keeps its kind when pickled (Ray)
+        return (PhotoError, (self.kind, str(self)))
 
 
 class Photo:
@@ -92,17 +111,60 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load(uri: str, **storage_options) -> Photo:
-    """Read and decode the photo at an fsspec URI."""
-    import fsspec
+_UNREACHABLE = ("ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError", "ServerTimeoutError",
+                "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "FSTimeoutError", "gaierror")
+
+
+def _source_failure(exc: BaseException) -> str | None:
+    """'unreachable' or 'denied' when the cause chain says the source failed, not the file."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        status = getattr(exc, "status", None)
+        if isinstance(exc, PermissionError) or status in (401, 403):
+            return "denied"
+        if isinstance(status, int) and (status >= 500 or status == 429):
+            return "unreachable"
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") \
+            if isinstance(getattr(exc, "response", None), dict) else None
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            return "denied"
+        if isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__name__ in _UNREACHABLE:
+            return "unreachable"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def load(uri: str, timeout_s: float | None = None, **storage_options) -> Photo:
+    """Read and decode the photo at an fsspec URI (within `timeout_s` on async filesystems)."""
+    from fsspec.asyn import AsyncFileSystem
+    from fsspec.core import url_to_fs
 
     try:
-        with fsspec.open(uri, "rb", **storage_options) as fh:
-            data = fh.read(MAX_PIXELS * 4 + 1)
-    except FileNotFoundError as exc:
-        raise PhotoError("missing", f"{uri}: no such file") from exc
+        fs, path = url_to_fs(uri, **storage_options)
+        if isinstance(fs, AsyncFileSystem) and timeout_s:
+            data = fs.cat_file(path, end=MAX_PIXELS * 4 + 1, timeout=timeout_s)
+        else:
+            with fs.open(path, "rb") as fh:
+                data = fh.read(MAX_PIXELS * 4 + 1)
     except IsADirectoryError as exc:
         raise PhotoError("not_an_image", f"{uri}: is a directory") from exc
-    except OSError as exc:
-        raise PhotoError("unreadable", f"{uri}: cannot read ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - every filesystem has its own errors; the chain says which
+        source = _source_failure(exc)
+        if source == "denied":
+            raise PhotoError("denied", f"{uri}: access denied ({_short(exc)})") from exc
+        if source == "unreachable" or type(exc).__name__ == "FSTimeoutError":
+            raise PhotoError("unreachable", f"{uri}: the source did not answer ({_short(exc)})") from exc
+        if isinstance(exc, FileNotFoundError):
+            raise PhotoError("missing", f"{uri}: no such file") from exc
+        if isinstance(exc, OSError):
+            raise PhotoError("unreadable", f"{uri}: cannot read ({_short(exc)})") from exc
+        raise
     return decode(data, uri)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    if type(exc).__name__ == "FSTimeoutError":
+        return "timed out"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

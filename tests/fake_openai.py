@@ -105,6 +105,19 @@ class FakeOpenAI:
             def log_message(self, *args):  # quiet
                 pass
 
+            def do_GET(self):
+                """GET /v1/models: the model list a client (or seig's pre-flight) asks for."""
+                if self.path.rstrip("/") == "/v1/models":
+                    status, payload = 200, json.dumps({"object": "list", "data": [
+                        {"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}]}).encode()
+                else:
+                    status, payload = 404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""

@@ -86,3 +86,83 @@ def test_reconstruct_runs_good_photos_and_fails_bad_ones_clearly(tmp_path):
         assert (done / name).exists(), name
     assert "storm_road" in res.stdout and "PSNR / SSIM after each stage" in res.stdout
     assert not (out / "cut").exists() and not (out / "tiny").exists()  # failed images leave no half output
+
+
+# --- `seig run` and `seig manifest`: errors before anything starts ---------------------------
+def _one_line_exit_2(res: subprocess.CompletedProcess, *needles: str) -> None:
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert all(n in lines[0] for n in needles), (needles, lines[0])
+
+
+def test_run_config_errors_are_one_line_with_exit_2(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = ("run", "--config", "configs/local.yaml", "--output", str(tmp_path / "out"), "--no-progress")
+    _one_line_exit_2(seig(*base, "--set", "run.output=[x"), "run.output", "not valid YAML")
+    _one_line_exit_2(seig(*base, "--set", "reconstruct.rounds.texture=1"), "reconstruct.rounds", "texture")
+    _one_line_exit_2(seig(*base, "--set", "actors.count=0", "--set", "run.max_in_flight=x"),
+                     "actors.count", "run.max_in_flight")
+    _one_line_exit_2(seig(*base, "--manifest", str(tmp_path / "nope.parquet")), "run.manifest:", "no such file")
+    manifest = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"image_id": ["a"], "uri": [str(ROOT / "examples/photos/storm_road.jpg")]}), manifest)
+    (tmp_path / "file").write_text("not a folder")
+    _one_line_exit_2(seig(*base, "--manifest", str(manifest), "--output", str(tmp_path / "file" / "out")),
+                     "run.output:", "not writable")
+    _one_line_exit_2(seig(*base, "--manifest", str(manifest), "--set", "actors.num_cpus=1",
+                          "--set", "ray.num_cpus=2"), "actors.count 2 x actors.num_cpus 1", "CPUs")
+
+
+def test_run_checks_the_vlm_endpoint_and_model_before_starting(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.fake_openai import FakeOpenAI
+
+    manifest = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"image_id": ["a"], "uri": [str(ROOT / "examples/photos/storm_road.jpg")]}), manifest)
+    base = ("run", "--config", "configs/local.yaml", "--manifest", str(manifest), "--output", str(tmp_path / "out"),
+            "--no-progress", "--set", "reconstruct.backend=openai")
+    with FakeOpenAI(model="served-model") as fake:
+        wrong = f"reconstruct.openai={{base_url: '{fake.base_url}', model: other-model, api_key_env: null}}"
+        _one_line_exit_2(seig(*base, "--set", wrong), "reconstruct.openai.model", "'other-model'", "served-model")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = f"reconstruct.openai={{base_url: 'http://127.0.0.1:{port}/v1', model: m, api_key_env: null}}"
+    _one_line_exit_2(seig(*base, "--set", down), "reconstruct.openai.base_url", "cannot connect")
+    nokey = "reconstruct.openai={model: m, api_key_env: SEIG_TEST_UNSET_KEY}"
+    _one_line_exit_2(seig(*base, "--set", nokey), "reconstruct.openai.api_key_env", "SEIG_TEST_UNSET_KEY")
+
+
+def test_manifest_from_s3_with_an_endpoint(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    import s3fs
+
+    from tests.s3_server import MotoS3
+
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    moto = MotoS3()
+    try:
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto.endpoint}, skip_instance_cache=True)
+        fs.mkdir("photos-in")
+        for p in sorted((ROOT / "examples/photos").glob("*.jpg"))[:2]:
+            fs.put(str(p), f"photos-in/street/{p.name}")
+        out = tmp_path / "m.parquet"
+        res = seig("manifest", "s3://photos-in/street", "--out", str(out), "--endpoint-url", moto.endpoint)
+        assert res.returncode == 0, res.stderr
+        table = pq.read_table(out)
+        assert table.num_rows == 2 and all(u.startswith("s3://photos-in/street/") for u in table["uri"].to_pylist())
+        _one_line_exit_2(seig("manifest", "s3://no-such-bucket/x", "--out", str(tmp_path / "n.parquet"),
+                              "--endpoint-url", moto.endpoint), "no-such-bucket", "bucket does not exist")
+        _one_line_exit_2(seig("manifest", str(tmp_path / "none"), "--out", str(tmp_path / "n.parquet")),
+                         "no such file")
+        _one_line_exit_2(seig("manifest", "x", "--out", "y", "--storage-options", "[a"), "--storage-options")
+    finally:
+        moto.stop()

@@ -55,3 +55,35 @@ def test_unreadable_and_non_mapping_configs(tmp_path):
     (tmp_path / "broken.yaml").write_text("run: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "broken.yaml")
+
+
+def test_errors_a_run_would_meet_later_are_refused_at_load():
+    with pytest.raises(ConfigError, match=r"reconstruct\.rounds: unknown stage\(s\) 'texture'; the stages are "
+                                          r"geometry, materials, composition, lighting"):
+        load_config(None, ["reconstruct.rounds.texture=1"])
+    with pytest.raises(ConfigError, match=r"reconstruct\.rounds: rounds must be >= 0"):
+        load_config(None, ["reconstruct.rounds={geometry: -1}"])
+    with pytest.raises(ConfigError, match=r"^override run\.output: the value '\[x' is not valid YAML"):
+        load_config(None, ["run.output=[x"])
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["actors.count=0", "run.max_in_flight=x", "bogus.field=1"])
+    assert "\n" not in str(err.value)  # one line, every field named
+    assert all(f in str(err.value) for f in ("actors.count", "run.max_in_flight", "bogus: unknown field"))
+
+
+def test_storage_deadline_and_resource_wait_are_settings():
+    cfg = load_config(ROOT / "configs/cluster.yaml")
+    assert cfg.run.storage_deadline_s > 0 and cfg.ray.resource_wait_s >= 600  # an autoscaler adds GPU pods slowly
+    with pytest.raises(ConfigError, match="run.storage_deadline_s"):
+        load_config(None, ["run.storage_deadline_s=0"])
+
+
+def test_cli_flags_stay_strings():
+    """`--run-id 2026-11-30` names a run; YAML would read it as a date and refuse it."""
+    import argparse
+
+    from pipeline.cli_batch import flag_overrides
+
+    args = argparse.Namespace(manifest="m.parquet", output="5", run_id="2026-11-30")
+    cfg = load_config(None, flag_overrides(args))
+    assert (cfg.run.run_id, cfg.run.output, cfg.run.manifest) == ("2026-11-30", "5", "m.parquet")
