@@ -24,6 +24,7 @@ from pipeline.results import (ResultsWriter, failed_row, list_runs, load_record,
                               results_dir, row_from_record, run_root)
 from pipeline.storage import with_defaults, write_text
 from pipeline.tasks import DETAIL, ImageJob, remote_tasks
+from pipeline.vlm_outcome import VlmBreaker
 from stages.definitions import STAGES
 
 
@@ -44,7 +45,9 @@ class Summary(BaseModel):
     submitted: int = 0
     ok: int = 0
     failed: int = 0
+    degraded: int = 0  # finished with the offline fallback after the VLM failed
     failures_by_kind: dict[str, int] = {}
+    degraded_by_kind: dict[str, int] = {}
     wall_s: float = 0.0
     images_per_minute: float = 0.0
     aborted: str | None = None
@@ -54,7 +57,8 @@ class Summary(BaseModel):
 
     def text(self) -> str:
         lines = [
-            f"run {self.run_id}: {self.ok} ok, {self.failed} failed of {self.submitted} processed "
+            f"run {self.run_id}: {self.ok} ok, {self.failed} failed"
+            + (f", {self.degraded} degraded" if self.degraded else "") + f" of {self.submitted} processed "
             f"in {self.wall_s:.0f} s ({self.images_per_minute:.1f} images/min)",
             f"manifest: {self.manifest_rows} rows, {self.unique_ids} unique ids, {self.duplicates} duplicate rows "
             f"(processed once), {self.invalid_rows} invalid rows",
@@ -63,6 +67,9 @@ class Summary(BaseModel):
         ]
         if self.failures_by_kind:
             lines.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(self.failures_by_kind.items())))
+        if self.degraded_by_kind:
+            lines.append("degraded (offline fallback after the VLM failed): "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(self.degraded_by_kind.items())))
         if self.actors:
             lines.append(f"Blender rendered {self.blender_render_s:.0f} s on {self.actors} actor(s): render "
                          f"efficiency {self.render_efficiency:.2f} (render time / wall time x actors)")
@@ -95,6 +102,8 @@ class Driver:
         self.progress = progress
         self.kinds: Counter[str] = Counter()
         self.consecutive_failures = 0
+        self.vlm_breaker = VlmBreaker(cfg.run.max_consecutive_vlm_failures)
+        self.degraded_kinds: Counter[str] = Counter()
         self.metrics = Metrics.get()
         self.actors: list = []
         self.actor_stats: dict[int, object] = {}
@@ -199,8 +208,9 @@ class Driver:
             self._push()
         self.summary.unique_ids = len(seen)
         self.summary.failures_by_kind = dict(self.kinds)
+        self.summary.degraded_by_kind = dict(self.degraded_kinds)
         self.summary.wall_s = round(time.monotonic() - t0, 2)
-        done = self.summary.ok + self.summary.failed
+        done = self.summary.ok + self.summary.failed + self.summary.degraded
         self.summary.images_per_minute = round(done / max(self.summary.wall_s, 1e-9) * 60, 2)
         self.summary.actors = len(self.actors)
         self.summary.blender_render_s = round(sum(st.render_s for st in self.actor_stats.values()), 2)
@@ -302,12 +312,18 @@ class Driver:
         if row["status"] == "ok":
             self.summary.ok += 1
             self.consecutive_failures = 0
+        elif row["status"] == "degraded":
+            self.summary.degraded += 1
+            self.degraded_kinds[row["error_kind"]] += 1
         else:
             self.summary.failed += 1
             self.kinds[row["error_kind"]] += 1
             if row["error_kind"] != "manifest":
                 self.consecutive_failures += 1
         bar.set_postfix(ok=self.summary.ok, failed=self.summary.failed)
+        tripped = self.vlm_breaker.update(row)
+        if tripped:
+            raise JobAborted(tripped)
         if self.consecutive_failures >= self.cfg.run.max_consecutive_failures:
             raise JobAborted(f"{self.consecutive_failures} images failed in a row; last: "
                              f"[{row['error_kind']}] {row.get('error_message', '')[:300]}")

@@ -6,9 +6,12 @@ is restarting). Deterministic failures (a bad photo) are not exceptions: they tr
 `ImageState.failed` so every image ends in exactly one results row. A retried task
 starts again from its input state and rewrites the same artifact paths: safe to rerun.
 Only programs, scores and URIs pass between tasks; PNGs go to storage inside the task.
+No secret travels with a task (no runtime env): workers read credentials from their own
+environment or a mounted file (pipeline.config.TaskConfig).
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -19,15 +22,16 @@ from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
 from pipeline.metrics import image_metrics
-from pipeline.results import failed_row, row_from_record
+from pipeline.results import failed_row, row_from_record, vlm_columns
 from pipeline.single import render_settings
+from pipeline.vlm_outcome import image_failure
 from pipeline.storage import StorageError, read_bytes
 from stages.backends.base import BackendError
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
-from stages.engine import add_stage, run_stage, start_reconstruction
+from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
 from stages.photo import Photo, PhotoError, load
-from stages.records import Candidate, Reconstruction, Usage
+from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
 DETAIL = "_metrics"
@@ -78,12 +82,15 @@ def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
     return photo
 
 
-def _backend(cfg: SeigConfig, spent: Usage | None = None):
+def _backend(cfg: SeigConfig, spent: Usage | None = None, health: VlmHealth | None = None):
     """A backend for one step of one image. Each stage task makes its own instance, so a
-    backend that keeps a per-image budget (`usage`) starts from what the image already spent."""
+    backend that keeps a per-image budget (`usage`) and endpoint health starts from what
+    the image already spent and learnt."""
     backend = make_backend(cfg.reconstruct.backend, cfg.reconstruct.backend_options())
     if spent is not None and hasattr(backend, "usage"):
         backend.usage = spent
+    if health is not None and hasattr(backend, "health"):
+        backend.health = health.model_copy(deep=True)
     return backend
 
 
@@ -114,6 +121,11 @@ def init_image(job: ImageJob, cfg: SeigConfig, actor) -> ImageState:
     except ValueError as exc:
         state.failed = ("config", str(exc))
         return state
+    state.failed = image_failure(rec, cfg.reconstruct)
+    if state.failed:  # the VLM is lost and no fallback is allowed: no artifacts, a failed row with its kind
+        _strip_pngs(rec)
+        state.rec = rec
+        return state
     state.written = write_initial(job.prefix, rec.initial_program, start.png, cfg.run.storage_options)
     state.png_uri = state.written.get("stages/initial/best.png", {}).get("uri")
     _strip_pngs(rec)
@@ -133,8 +145,14 @@ def stage_step(state: ImageState, stage_name: str, cfg: SeigConfig, actor) -> Im
     png = read_bytes(state.png_uri, **cfg.run.storage_options) if state.png_uri else None
     start = Candidate(index=0, program=rec.final_program, scores=rec.final_scores, png=png)
     t0 = time.perf_counter()
-    result = run_stage(stage, rec.final_program, photo, _backend(cfg, rec.usage), ActorRenderer(actor), settings,
+    backend = _backend(cfg, rec.usage, rec.vlm)
+    result = run_stage(stage, rec.final_program, photo, backend, ActorRenderer(actor), settings,
                        cfg.reconstruct.seed, start=start)
+    note_backend(rec, backend)
+    state.failed = image_failure(rec, cfg.reconstruct)
+    if state.failed:
+        rec.usage = rec.usage + result.usage  # the failed row reports every call
+        return state
     if result.best_scores is None:
         state.failed = ("no_render", f"no program rendered in stage {stage_name}; last errors: "
                         + "; ".join(c.error.message[:200] for r in result.rounds for c in r.candidates if c.error)[-1000:])
@@ -152,15 +170,16 @@ def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
     job = state.job
     if state.failed or state.rec is None:
         kind, message = state.failed or ("unknown", "image ended without a reconstruction")
-        return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough, attempts=1)
+        row = failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough, attempts=1)
+        if state.rec is not None:
+            row.update(vlm_columns(json.loads(state.rec.model_dump_json(include={"usage", "vlm", "backend"}))))
+        return row
     rec = state.rec
     if state.png_uri:
         rec.final_png = read_bytes(state.png_uri, **cfg.run.storage_options)
     rec.time_s = time.time() - state.started
     written = write_final(job.prefix, rec, state.written, {"image_id": job.image_id, "uri": job.uri,
                                                              "run_id": job.run_id}, cfg.run.storage_options)
-    import json
-
     record = json.loads(rec.model_dump_json())
     record["artifacts"] = written
     row = row_from_record(record, job.image_id, job.uri, job.run_id, job.prefix, job.passthrough)
@@ -168,18 +187,8 @@ def finalize_image(state: ImageState, cfg: SeigConfig) -> dict:
     return row
 
 
-def forwarded_env(patterns: list[str]) -> dict[str, str]:
-    import fnmatch
-    import os
-
-    return {k: v for k, v in os.environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
-
-
 def remote_tasks(cfg: SeigConfig):
     """The three steps as Ray remote functions with the configured retries and CPUs."""
     opts = dict(num_cpus=cfg.tasks.num_cpus, max_retries=cfg.tasks.max_retries, retry_exceptions=TRANSIENT)
-    env = forwarded_env(cfg.tasks.forward_env)
-    if env:
-        opts["runtime_env"] = {"env_vars": env}
     return (ray.remote(init_image).options(**opts), ray.remote(stage_step).options(**opts),
             ray.remote(finalize_image).options(**opts))
