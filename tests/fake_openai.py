@@ -84,6 +84,7 @@ class FakeOpenAI:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
+        self.site_html = False  # True: paths outside /v1 answer an HTML page with 200, as a web site does
         self.responder = None  # Callable[[Received], Scripted | None]: answers when the script is empty
         self.cache: set[int] = set()  # block hashes of the prefix cache
         self.measured: list[dict] = []  # per answered request: prompt, cached and completion tokens
@@ -172,6 +173,9 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(Received(path=path, headers={k.lower(): v for k, v in headers.items()},
                                           body=body, time=time.time()))
+            if self.site_html and not path.startswith("/v1/"):
+                return Scripted(status=200, body=b"<!DOCTYPE html><html><body>Welcome</body></html>",
+                                headers={"Content-Type": "text/html"})
             if path.rstrip("/") != "/v1/chat/completions":
                 return Scripted(status=404, contents=[f"no route {path}"], headers={"x-should-retry": "false"})
             if self.script:

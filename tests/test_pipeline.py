@@ -212,8 +212,7 @@ def test_end_to_end_on_s3_with_transient_errors(ray_local, tmp_path, photos, mon
                           [f"s3://seig-in/photos/{p.name}" for p in photos[:2]])
         s3.put(local, "seig-in/manifest.parquet")
         opts = f"run.storage_options={{client_kwargs: {{endpoint_url: '{proxy.endpoint}'}}}}"
-        # ray_local started before the credentials were set: tasks get them via tasks.forward_env
-
+        # the workers of ray_local have moto's credentials from conftest: secrets never travel with tasks
         cfg = _cfg(tmp_path, "s3://seig-in/manifest.parquet", "run.run_id=s3run", opts, output="s3://seig-out/runs")
         summary = run_job(cfg, progress=False)
         assert summary.ok == 2 and summary.failed == 0

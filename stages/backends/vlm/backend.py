@@ -209,7 +209,7 @@ class OpenAIBackend:
             if same_code(body, ctx.section_body):
                 problems.append(f"the reply repeats the current {section} section unchanged")
                 kind = "unchanged"
-            elif body not in bodies:
+            elif not any(same_code(body, b) for b in bodies):
                 bodies.append(body)
                 forms.append(form)
         if not bodies:
