@@ -199,6 +199,15 @@ class FakeOpenAI:
         with self._lock:
             self._ids += 1
             ident = self._ids
+        contents, finishes = list(item.contents), [item.finish_reason] * len(item.contents)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if cap and item.finish_reason == "stop":  # a server stops a reply at max_tokens: cut, finish_reason length
+            enc = qwen()
+            for i, c in enumerate(contents):
+                ids = enc.encode(c, disallowed_special=())
+                if len(ids) > cap:
+                    contents[i], finishes[i] = enc.decode(ids[:cap]), "length"
+        item = Scripted(**{**item.__dict__, "contents": contents})
         payload = {
             "id": f"chatcmpl-fake{ident}",
             "object": "chat.completion",
@@ -206,7 +215,7 @@ class FakeOpenAI:
             "model": body.get("model", self.model),
             "system_fingerprint": None,
             "choices": [{"index": i, "message": {"role": "assistant", "content": c, "refusal": None},
-                         "logprobs": None, "finish_reason": item.finish_reason}
+                         "logprobs": None, "finish_reason": finishes[i]}
                         for i, c in enumerate(item.contents)],
         }
         if item.usage:

@@ -55,3 +55,9 @@ def test_unreadable_and_non_mapping_configs(tmp_path):
     (tmp_path / "broken.yaml").write_text("run: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "broken.yaml")
+
+
+def test_forward_env_is_refused_with_the_reason():
+    """Secrets in a Ray runtime env end up in Ray's logs: the old field is refused, not ignored."""
+    with pytest.raises(ConfigError, match="tasks.forward_env was removed: secrets in a Ray runtime env"):
+        load_config(None, ["tasks.forward_env=[OPENAI_API_KEY]"])
