@@ -74,7 +74,7 @@ def test_readme_standalone_command_with_a_relative_path(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     with Image.open(tmp_path / "out.png") as png:
         assert png.size == (256, 192) and png.format == "PNG"
-        assert len(set(png.convert("RGB").getdata())) > 50  # a picture, not a blank
+        assert len(png.convert("RGB").getcolors(maxcolors=1 << 16) or range(99)) > 50  # a picture, not a blank
 
 
 def test_reconstruct_runs_good_photos_and_fails_bad_ones_clearly(tmp_path):
