@@ -109,9 +109,9 @@ def test_a_hanging_endpoint_holds_an_image_no_longer_than_its_budget(fake, photo
             backend.propose(_ctx(photo))
         errors.append(exc.value)
     took = time.perf_counter() - t0
-    assert errors[0].kind == "timeout" and took < 1.2 + 1.5  # budget + back-off and slack, not 4 x 4 x 0.5 s
+    assert errors[0].kind == "timeout" and took < 1.2 + 2.5  # budget + one back-off and slack, not 4 x 4 x 0.5 s
     assert isinstance(errors[-1], BudgetExhausted) and "time budget of 1.2 s ran out" in str(errors[-1])
-    assert backend.health.lost.kind == "vlm_unreachable" and backend.health.wall_s < 2.0
+    assert backend.health.lost.kind == "vlm_unreachable" and backend.health.wall_s < 3.5
 
 
 def test_a_dead_vlm_never_yields_an_ok_image(worker, fake, tmp_path, photos):

@@ -22,7 +22,7 @@ class OpenAIConfig(BaseModel):
     give_up_after: int = Field(3, ge=1, description="failed calls in a row before the endpoint is taken as down "
                                "for the image (errors, HTML pages, cut-off or filtered replies)")
     budget_s: float = Field(900.0, gt=0, description="wall-clock seconds of VLM calls per image, retries included: "
-                            "a hanging endpoint holds an image no longer than this")
+                            "a hanging endpoint holds an image no longer than this (and one call's back-off)")
     offline_fallback: bool = Field(False, description="when the VLM is lost for an image: false, the image fails "
                                    "with the VLM's error kind; true, the offline tuner runs its remaining rounds "
                                    "and the image is marked degraded")
