@@ -14,7 +14,7 @@ from scene_program.examples import box_scene
 from scene_program.sections import parse
 from scene_program.writer import section_params, with_section_params, write_program
 from stages import prompts
-from stages.backends.base import BackendError, RenderSettings, StageContext
+from stages.backends.base import BackendError, BudgetExhausted, RenderSettings, StageContext
 from stages.backends.openai_backend import OpenAIBackend, OpenAIConfig
 from stages.backends.registry import make_backend
 from stages.backends.vlm import messages as msg
@@ -368,3 +368,22 @@ def test_initial_program_from_the_vlm_or_offline_fallback(flat_photo, fake, monk
     assert program == START and usage.calls == 1 and "build_lighting" in backend.notes[-1]
     assert backend.health.initial_program == "offline_fallback"
     assert "## Request: INITIAL" in fake.requests[0].texts[-1] and len(fake.requests[0].image_urls) == 1
+
+
+def test_token_and_call_budgets_cap_and_then_refuse_calls(flat_photo, fake):
+    fake.reply(RED_PATCH, prompt_tokens=19_000, completion_tokens=500)
+    backend = _backend(fake, budget_tokens=20_000, max_tokens=16_000)
+    ctx = _ctx(flat_photo)
+    backend.propose(ctx)
+    first = fake.requests[0]
+    prompt = backend.vlm.prompt_tokens(first.body["messages"])
+    assert first.body["max_tokens"] == min(16_000, backend._wanted(ctx.section_body), 20_000 - prompt)
+    with pytest.raises(BudgetExhausted, match="token budget nearly spent"):  # 500 left: no room for prompt + reply
+        backend.propose(ctx)
+    assert len(fake.requests) == 1
+    fake.reply(RED_PATCH)
+    calls = _backend(fake, budget_calls=1)
+    calls.propose(ctx)
+    with pytest.raises(BudgetExhausted, match="call budget spent: 1 of 1"):
+        calls.propose(ctx)
+    assert len(fake.requests) == 2 and calls.health.failure() is None  # a spent budget is not a VLM failure
