@@ -187,6 +187,16 @@ def test_a_reply_without_a_verdict_is_lost_not_a_silent_no():
 
 
 # --- token counts ------------------------------------------------------------------------------
+def test_vendored_qwen_vocabulary_is_the_published_one():
+    """The file in stages/backends/vlm/vocab/ is byte for byte the one its NOTICE names, and
+    encodes as Qwen 2's tokenizer does ("Hello world" is [9707, 1879] there)."""
+    import hashlib
+
+    data = tokens._vocab_file().read_bytes()
+    assert hashlib.sha256(data).hexdigest() == "b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186"
+    assert tokens.qwen_encoding().encode("Hello world") == [9707, 1879]
+
+
 def test_token_counts_and_the_estimate_is_conservative(street_program):
     qwen = tokens.counter("qwen")
     system = msg.system_text(msg.load_templates())

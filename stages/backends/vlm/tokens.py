@@ -8,8 +8,8 @@ current ones) makes every digit a token of its own: the old "4 characters a toke
 counts `[0.2351, 0.5, 12.75]` as 5 tokens when it is 19, and a whole program ~30 % short.
 
 - Qwen (Qwen-VL 1 to 2.5, Qwen 2 and 3 share one byte-level BPE of 151,643 tokens and the
-  same pre-tokenizer): encoded exactly with `tiktoken` over the vocabulary file that
-  Alibaba's `dashscope` package ships (found on disk, never imported: the SDK is not used).
+  same pre-tokenizer): encoded exactly with `tiktoken` over Qwen's vocabulary file,
+  vendored in `vocab/` (its origin and licence: `vocab/NOTICE.md`).
 - Anything else: `estimate()`: every digit a token, a word a token per 5 letters, symbols
   a token per 2. On seig's prompts and programs it over-counts Qwen's tokenizer by
   10-35 % (a test checks that it never under-counts them).
@@ -20,7 +20,6 @@ larger when the family is unknown.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import math
 import re
 from functools import lru_cache
@@ -42,10 +41,7 @@ class TokenizerUnavailable(RuntimeError):
 
 
 def _vocab_file() -> Path:
-    spec = importlib.util.find_spec("dashscope")  # locates the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        raise TokenizerUnavailable("the dashscope package (which ships Qwen's vocabulary) is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "qwen.tiktoken"
+    path = Path(__file__).with_name("vocab") / "qwen.tiktoken"
     if not path.is_file():
         raise TokenizerUnavailable(f"Qwen's vocabulary file is missing: {path}")
     return path
