@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
             outcomes.append(outcome)
             if not outcome.ok:
                 tqdm.write(f"FAILED {uri}: [{outcome.error_kind}] {outcome.error}", file=sys.stderr)
+            elif outcome.degraded:
+                tqdm.write(f"DEGRADED {uri}: offline fallback after the VLM failed: {outcome.degraded}", file=sys.stderr)
             bar.update(1)
     print(summary_table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1

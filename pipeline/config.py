@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from blender_actors.actor import ActorResources
 from blender_actors.config import WorkerConfig
@@ -38,13 +38,23 @@ class ActorPool(ActorResources):
 
 
 class TaskConfig(BaseModel):
+    """Secrets never travel with tasks: Ray writes a runtime env's variables into its logs.
+    Workers read credentials from their own environment (a pod's env from a Secret; a local
+    Ray started by the driver inherits the driver's) or from a mounted file."""
+
     model_config = ConfigDict(extra="forbid")
     num_cpus: float = Field(0.1, ge=0, description="CPU of an init/stage/finalize task (the render runs in an actor)")
     max_retries: int = Field(3, ge=0, description="retries of a task after a transient error or a lost worker")
-    forward_env: list[str] = Field(
-        default_factory=lambda: ["AWS_*", "OPENAI_API_KEY"],
-        description="names (globs) of the driver's environment variables given to tasks (credentials); "
-                    "values go through Ray's runtime env only, never into configs, logs or results")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_forward_env(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "forward_env" in data:
+            raise ValueError("tasks.forward_env was removed: secrets in a Ray runtime env are written to Ray's "
+                             "logs. Workers read them from their own environment (a pod's env from a Secret; a "
+                             "local Ray inherits the driver's) or from a mounted file "
+                             "(reconstruct.openai.api_key_file); delete the field")
+        return data
 
 
 class RunConfig(BaseModel):
@@ -60,6 +70,8 @@ class RunConfig(BaseModel):
     results_flush_rows: int = Field(200, ge=1)
     results_flush_s: float = Field(10.0, gt=0)
     max_consecutive_failures: int = Field(25, ge=1, description="abort the job after this many failed images in a row")
+    max_consecutive_vlm_failures: int = Field(3, ge=1, description="abort the job after this many images in a row "
+                                              "whose VLM failed (failed or degraded): a dead endpoint or key")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (no secrets: s3fs reads AWS_* itself)")
     storage_deadline_s: float = Field(120.0, gt=0, description="overall deadline of one storage call (retries "
                                                               "included); past it the call fails as storage_unreachable")

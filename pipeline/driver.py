@@ -38,6 +38,7 @@ from pipeline.storage import StorageError, listdir, read_bytes, set_deadline, wi
 from pipeline.storage_watch import StorageWatch
 from pipeline.summary import Summary
 from pipeline.tasks import DETAIL, RECOVERED, ImageJob, remote_tasks
+from pipeline.vlm_outcome import VlmBreaker
 from stages.definitions import STAGES
 
 log = logging.getLogger("seig")
@@ -75,6 +76,8 @@ class Driver:
         self.progress, self.runlog = progress, runlog
         self.kinds: Counter[str] = Counter()
         self.consecutive_failures = 0
+        self.vlm_breaker = VlmBreaker(cfg.run.max_consecutive_vlm_failures)
+        self.degraded_kinds: Counter[str] = Counter()
         self.metrics = Metrics.get()
         self.actors: list = []
         self.actor_stats: dict[int, object] = {}
@@ -294,6 +297,9 @@ class Driver:
             self.ok_ids.append(row["image_id"])
             if len(self.ok_ids) >= OK_ID_BUFFER:
                 self._spill_ok_ids()
+        elif row["status"] == "degraded":  # finished by the offline fallback after the VLM failed
+            s.degraded += 1
+            self.degraded_kinds[row["error_kind"]] += 1
         else:
             s.failed += 1
             self.kinds[row["error_kind"]] += 1
@@ -303,6 +309,9 @@ class Driver:
             bar.set_postfix(ok=s.ok, failed=s.failed)
         if flush:
             self._storage("writing results", lambda: self._flush(writer))
+        tripped = self.vlm_breaker.update(row)
+        if tripped:
+            raise JobAborted(tripped)
         if self.consecutive_failures >= self.cfg.run.max_consecutive_failures:
             raise JobAborted(f"{self.consecutive_failures} images failed in a row (run.max_consecutive_failures); "
                              f"last: [{row['error_kind']}] {(row.get('error_message') or '')[:300]}")
@@ -419,6 +428,7 @@ class Driver:
 
     def _finish(self, t0: float) -> None:
         s = self.summary
+        s.degraded_by_kind = dict(self.degraded_kinds)
         s.close(self.kinds, time.monotonic() - t0, len(self.actors),
                 sum(st.render_s for st in self.actor_stats.values()))
         bad = s.check()

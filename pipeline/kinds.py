@@ -44,6 +44,8 @@ class Outcome:
 OUTCOMES: dict[str, Outcome] = {o.name: o for o in [
     Outcome("ok", "reconstructed; every artifact written, record.json last", done=True),
     Outcome("failed", "not reconstructed; error_kind says why", done=False),
+    Outcome("degraded", "the VLM failed (error_kind says how) and reconstruct.openai.offline_fallback let the "
+            "offline tuner finish: complete artifacts, not the VLM's work; redone by later runs", done=False),
 ]}
 
 KINDS: dict[str, Kind] = {k.name: k for k in [
@@ -79,6 +81,24 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("vlm_unreachable", "the VLM endpoint failed after the client's own retries (connection, timeout, "
          "429, 5xx)", True, "check the endpoint's health, rate limits and quota; a rerun retries it",
          retry_now=True),
+    Kind("vlm_server", "the VLM endpoint answered 5xx after the client's own retries", True,
+         "check the model server's health and logs; a rerun retries it"),
+    Kind("vlm_rate_limit", "the VLM endpoint answered 429 after the client's own retries", True,
+         "lower run.max_in_flight or raise the endpoint's rate limit; a rerun retries it"),
+    Kind("vlm_auth", "the VLM endpoint refused the API key (401/403)", True,
+         "fix the key (reconstruct.openai.api_key_env or api_key_file, the pod's Secret); a rerun retries it"),
+    Kind("vlm_model_missing", "the VLM endpoint does not serve reconstruct.openai.model (404)", True,
+         "fix reconstruct.openai.model or base_url, or deploy the model; a rerun retries it"),
+    Kind("vlm_bad_endpoint", "reconstruct.openai.base_url returned an HTML page, not the API", True,
+         "fix base_url (an OpenAI-compatible one usually ends in /v1); a rerun retries it"),
+    Kind("vlm_bad_request", "the VLM endpoint refused a request (400: too long for the context, an option "
+         "it does not know)", False, "look at the message; check the model's context length and max_tokens"),
+    Kind("vlm_bad_reply", "the VLM's replies were not usable chat completions", False,
+         "look at the message; check the model server's version and chat template"),
+    Kind("vlm_cut_off", "the VLM's replies were cut off at max_tokens", False,
+         "raise reconstruct.openai.max_tokens, or use a model that follows the patch format"),
+    Kind("vlm_content_filter", "the VLM's replies were stopped by its content filter", False,
+         "look at the photo; nothing to do for the run"),
     Kind("vlm_error", "the VLM backend could not produce a program for another reason (the message says)", False,
          "look at the message and the record's rounds"),
     Kind("config", "a setting was rejected when the image ran", True,

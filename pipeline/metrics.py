@@ -45,7 +45,8 @@ def image_metrics(rec: Reconstruction) -> dict[str, Any]:
             failed = rnd.error is not None or not any(c.scores for c in rnd.candidates)
             rounds.append((stage.stage, "failed" if failed else "kept" if rnd.kept else "reverted"))
             renders += [c.render_s for c in rnd.candidates if c.render_s]
-    vlm_errors = sum(1 for s in rec.stages for r in s.rounds if r.error and r.error.kind == "backend")
+    vlm_errors = rec.vlm.calls_failed if rec.vlm is not None else \
+        sum(1 for s in rec.stages for r in s.rounds if r.error and r.error.kind == "backend")
     return {"rounds": rounds, "render_s": renders, "stage_s": [(s.stage, s.time_s) for s in rec.stages],
             "vlm_calls": rec.usage.calls, "vlm_errors": vlm_errors, "vlm_latency_s": rec.usage.latency_s,
             "vlm_retries": rec.usage.retries, "prompt_tokens": rec.usage.prompt_tokens,
@@ -128,7 +129,8 @@ class Metrics:
     def image_done(self, row: dict, detail: dict | None, cfg: MetricsConfig, retries: int = 0) -> None:
         """One finished image; `retries`: its task attempts beyond the first, in this run."""
         ok = row.get("status") == "ok"
-        self.images.labels("ok" if ok else "failed", "" if ok else row.get("error_kind") or "internal").inc()
+        status = row.get("status") if row.get("status") in ("ok", "degraded") else "failed"
+        self.images.labels(status, "" if ok else row.get("error_kind") or "internal").inc()
         self.last_finished.set(time.time())
         self.retries.labels("task").inc(max(0, retries))
         if row.get("time_s"):

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.storage import delete, listdir, read_bytes, write_bytes
+from pipeline.vlm_outcome import vlm_failure
 
 STAGES = ("geometry", "materials", "composition", "lighting")
 SCORES = ("psnr", "ssim", "photometric_loss")
@@ -39,6 +40,8 @@ FIELDS = [
     pa.field("time_s", pa.float64()), pa.field("render_s", pa.float64()), pa.field("renders", pa.int64()),
     pa.field("failed_rounds", pa.int64()), pa.field("attempts", pa.int64()),
     pa.field("vlm_calls", pa.int64()), pa.field("prompt_tokens", pa.int64()), pa.field("completion_tokens", pa.int64()),
+    pa.field("cached_tokens", pa.int64()), pa.field("vlm_retries", pa.int64()), pa.field("vlm_failed_calls", pa.int64()),
+    pa.field("vlm_verdicts_lost", pa.int64()), pa.field("initial_source", pa.string()),
     pa.field("backend", pa.string()), pa.field("prefix", pa.string()), pa.field("scene_uri", pa.string()),
     pa.field("render_uri", pa.string()), pa.field("record_uri", pa.string()), pa.field("finished_at", pa.float64()),
     pa.field("manifest_row", pa.int64()),
@@ -62,6 +65,18 @@ def failed_row(image_id: str | None, uri: str | None, run_id: str, kind: str, me
             "manifest_row": manifest_row}
 
 
+def vlm_columns(record: dict) -> dict[str, Any]:
+    """The VLM's columns of a row: calls, tokens, retries, failed calls, where the first
+    program came from (offline, vlm, offline_fallback)."""
+    usage = record.get("usage") or {}
+    vlm = record.get("vlm") or {}
+    return {"backend": record.get("backend"), "vlm_calls": usage.get("calls"),
+            "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
+            "cached_tokens": usage.get("cached_tokens"), "vlm_retries": usage.get("retries"),
+            "vlm_failed_calls": vlm.get("calls_failed"), "vlm_verdicts_lost": vlm.get("verdicts_lost"),
+            "initial_source": vlm.get("initial_program")}
+
+
 def row_from_record(record: dict, image_id: str, uri: str, run_id: str, prefix: str,
                     passthrough: dict | None = None, attempts: int = 1,
                     manifest_row: int | None = None) -> dict[str, Any]:
@@ -77,10 +92,12 @@ def row_from_record(record: dict, image_id: str, uri: str, run_id: str, prefix: 
         row[f"final_{name}"] = (record.get("final_scores") or {}).get(name)
     for s in record.get("stages", []):
         row[f"{s['stage']}_time_s"] = s.get("time_s")
-    usage = record.get("usage") or {}
     row.update(time_s=record.get("time_s"), renders=record.get("renders"), failed_rounds=record.get("failed_rounds"),
-               render_s=record.get("render_s"), vlm_calls=usage.get("calls"),
-               prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+               render_s=record.get("render_s"), **vlm_columns(record))
+    failure = vlm_failure(record)
+    if failure:  # finished with the offline fallback after the VLM failed: complete, but not ok
+        row.update(status="degraded", error_kind=failure.kind,
+                   error_message=f"degraded: the VLM failed ({failure.where or 'image'}): {failure.message}"[:4000])
     arts = record.get("artifacts", {})
     row.update(scene_uri=(arts.get("scene.py") or {}).get("uri"), render_uri=(arts.get("render.png") or {}).get("uri"),
                record_uri=posixpath.join(prefix, "record.json"))

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from pipeline.artifacts import write_reconstruction
 from pipeline.storage import StorageError
+from pipeline.vlm_outcome import image_failure, vlm_failure
 from stages.backends.base import BackendError, Renderer, RenderSettings
 from stages.backends.registry import make_backend
 from stages.config import ReconstructConfig
@@ -25,6 +26,7 @@ class ImageOutcome(BaseModel):
     name: str
     uri: str
     ok: bool
+    degraded: str | None = None  # "[kind] reason": finished by the offline fallback after the VLM failed
     error_kind: str | None = None
     error: str | None = None
     prefix: str | None = None
@@ -65,6 +67,10 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
         from pipeline.kinds import classify
 
         return failed(*classify(exc))
+    failure = image_failure(rec, cfg)
+    if failure:  # the VLM never served this image: not a result to keep
+        return failed(*failure)
+    degraded = vlm_failure(rec)
     if rec.final_scores is None:
         return failed("no_render", "no program of this image rendered (see record for each round's error)")
     try:
@@ -72,4 +78,5 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
     except StorageError as exc:
         return failed(exc.kind, str(exc))
     return ImageOutcome(name=name, uri=uri, ok=True, prefix=prefix, artifacts=artifacts, reconstruction=rec,
+                        degraded=f"[{degraded.kind}] {degraded.message}" if degraded else None,
                         time_s=time.perf_counter() - t0)

@@ -38,6 +38,8 @@ class Summary(BaseModel):
     submitted: int = 0
     recovered: int = 0  # images an earlier attempt finished whose row was lost: rebuilt from record.json
     ok: int = 0
+    degraded: int = 0  # finished by the offline fallback after the VLM failed (complete, not the VLM's work)
+    degraded_by_kind: dict[str, int] = {}
     failed: int = 0
     failures_by_kind: dict[str, int] = {}
     not_run: int = 0  # images never run because the job stopped: rows of kind `aborted`
@@ -80,7 +82,7 @@ class Summary(BaseModel):
         from collections import Counter
 
         self.failures_by_kind = dict(kinds)
-        self.results_rows = self.kept + self.ok + self.failed + self.not_run
+        self.results_rows = self.kept + self.ok + self.degraded + self.failed + self.not_run
         self.results_ok = self.kept_ok + self.ok
         failed = Counter(self.kept_failed_by_kind) + Counter(kinds)
         if self.not_run:
@@ -118,15 +120,17 @@ class Summary(BaseModel):
         if s.unique_ids + s.invalid_rows != (s.done_earlier_runs + s.kept + s.submitted + s.invalid_written
                                              + s.not_run):
             bad.append("entries")
-        if s.ok + s.failed != s.submitted + s.invalid_written and not s.aborted:
+        if s.ok + s.degraded + s.failed != s.submitted + s.invalid_written and not s.aborted:
             bad.append("rows written")
-        if s.results_rows != s.kept + s.ok + s.failed + s.not_run:
+        if s.results_rows != s.kept + s.ok + s.degraded + s.failed + s.not_run:
             bad.append("results rows")
         return bad
 
     def text(self) -> str:
         processed_failed = self.failed - self.invalid_written
-        head = (f"run {self.run_id}: {self.ok} ok, {self.failed} failed of {self.ok + self.failed} rows written "
+        deg = f"{self.degraded} degraded, " if self.degraded else ""
+        head = (f"run {self.run_id}: {self.ok} ok, {deg}{self.failed} failed of {self.ok + self.degraded + self.failed} "
+                f"rows written "
                 f"in {self.wall_s:.0f} s ({self.images_per_minute:.1f} images/min)")
         if self.attempt > 1:
             head += f"; attempt {self.attempt} of this run id"
@@ -146,7 +150,7 @@ class Summary(BaseModel):
             parts.append(f"{self.kept} kept from earlier attempts ({self.kept_ok} ok, {self.kept_failed} failed "
                          f"for good{': ' + kinds if kinds else ''})")
         rec = f", {self.recovered} of them recovered from their records" if self.recovered else ""
-        parts.append(f"{self.submitted} run now ({self.ok} ok{rec}, {processed_failed} failed)")
+        parts.append(f"{self.submitted} run now ({self.ok} ok{rec}, {deg}{processed_failed} failed)")
         if self.invalid_written:
             parts.append(f"{self.invalid_written} invalid row{'s' * (self.invalid_written != 1)} written")
         if self.not_run:
@@ -160,12 +164,15 @@ class Summary(BaseModel):
             lines.append("failures now: " + ", ".join(
                 f"{k} {n}" + (" (transient)" if KINDS.get(k) is None or KINDS[k].transient else "")
                 for k, n in sorted(self.failures_by_kind.items())))
+        if self.degraded_by_kind:
+            lines.append("degraded (the offline fallback finished them after the VLM failed; later runs redo them): "
+                         + ", ".join(f"{k} {n}" for k, n in sorted(self.degraded_by_kind.items())))
         transient = self.results_transient
         tail = (f"; {transient} failed transiently: `seig run --run-id {self.run_id}` with the same config retries "
                 "them" if transient else "")
         if self.results_complete:
-            lines.append(f"results: {self.results_rows} rows: {self.results_ok} ok, "
-                         f"{self.results_rows - self.results_ok} failed{tail}")
+            not_ok = self.results_rows - self.results_ok - self.degraded
+            lines.append(f"results: {self.results_rows} rows: {self.results_ok} ok, {deg}{not_ok} failed{tail}")
         else:
             lines.append(f"results: INCOMPLETE: storage failed before the last rows were written; "
                          f"`seig run --run-id {self.run_id}` with the same config completes them")

@@ -12,9 +12,12 @@ Idempotent across attempts of a run: when the run existed before (`check_record`
 first looks for the image's record.json (written last when an image finishes). Found,
 the image is not redone: its row is rebuilt from the record with the manifest's columns.
 Only programs, scores and URIs pass between tasks; PNGs go to storage inside the task.
+No secret travels with a task (no runtime env): workers read credentials from their own
+environment or a mounted file (pipeline.config.TaskConfig).
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -26,16 +29,16 @@ from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
 from pipeline.kinds import KINDS, classify
 from pipeline.metrics import dataset_metrics, image_metrics
-from pipeline.results import failed_row, row_from_record
+from pipeline.results import failed_row, row_from_record, vlm_columns
 from pipeline.single import render_settings
 from pipeline.storage import deadline, read_bytes, set_deadline, write_bytes
+from pipeline.vlm_outcome import image_failure
 from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
-from stages.engine import add_stage, run_stage, start_reconstruction
+from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
 from stages.photo import Photo, load, render_size
-from stages.records import Candidate, Reconstruction, Usage
-
+from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
 DETAIL = "_metrics"  # row keys the driver pops: not results columns
@@ -122,12 +125,15 @@ def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
     return photo
 
 
-def _backend(cfg: SeigConfig, spent: Usage | None = None):
+def _backend(cfg: SeigConfig, spent: Usage | None = None, health: VlmHealth | None = None):
     """A backend for one step of one image. Each stage task makes its own instance, so a
-    backend that keeps a per-image budget (`usage`) starts from what the image already spent."""
+    backend that keeps a per-image budget (`usage`) and endpoint health starts from what
+    the image already spent and learnt."""
     backend = make_backend(cfg.reconstruct.backend, cfg.reconstruct.backend_options())
     if spent is not None and hasattr(backend, "usage"):
         backend.usage = spent
+    if health is not None and hasattr(backend, "health"):
+        backend.health = health.model_copy(deep=True)
     return backend
 
 
@@ -160,6 +166,11 @@ def init_image(job: ImageJob, cfg: SeigConfig, actor) -> ImageState:
             raise _config_error(exc) from exc
         settings = render_settings(photo.size, cfg.reconstruct)
         rec, start = start_reconstruction(photo, backend, ActorRenderer(actor), settings, cfg.reconstruct.seed)
+        state.failed = image_failure(rec, cfg.reconstruct)
+        if state.failed:  # the VLM is lost and no fallback is allowed: no artifacts, a failed row with its kind
+            _strip_pngs(rec)
+            state.rec = rec
+            return state
         state.written = write_initial(job.prefix, rec.initial_program, start.png, cfg.run.storage_options)
         state.png_uri = state.written.get("stages/initial/best.png", {}).get("uri")
         _strip_pngs(rec)
@@ -198,8 +209,14 @@ def stage_step(state: ImageState, stage_name: str, cfg: SeigConfig, actor) -> Im
         png = read_bytes(state.png_uri, **cfg.run.storage_options) if state.png_uri else None
         start = Candidate(index=0, program=rec.final_program, scores=rec.final_scores, png=png)
         t0 = time.perf_counter()
-        result = run_stage(stage, rec.final_program, photo, _backend(cfg, rec.usage), ActorRenderer(actor), settings,
+        backend = _backend(cfg, rec.usage, rec.vlm)
+        result = run_stage(stage, rec.final_program, photo, backend, ActorRenderer(actor), settings,
                            cfg.reconstruct.seed, start=start)
+        note_backend(rec, backend)
+        state.failed = image_failure(rec, cfg.reconstruct)
+        if state.failed:
+            rec.usage = rec.usage + result.usage  # the failed row reports every call
+            return state
         if result.best_scores is None:
             state.failed = ("no_render", f"no program rendered in stage {stage_name}; last errors: " + "; ".join(
                 c.error.message[:200] for r in result.rounds for c in r.candidates if c.error)[-1000:])
@@ -225,8 +242,11 @@ def finalize_image(state: ImageState, cfg: SeigConfig, actor=None) -> dict:
         return row
     if state.failed or state.rec is None:
         kind, message = state.failed or ("internal", "image ended without a reconstruction")
-        return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough,
-                          attempts=job.prior_attempts + 1 + state.retries, manifest_row=job.manifest_row)
+        row = failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough,
+                         attempts=job.prior_attempts + 1 + state.retries, manifest_row=job.manifest_row)
+        if state.rec is not None:  # what the image spent on the VLM before it failed
+            row.update(vlm_columns(json.loads(state.rec.model_dump_json(include={"usage", "vlm", "backend"}))))
+        return row
 
     dataset = None
 
@@ -250,8 +270,6 @@ def finalize_image(state: ImageState, cfg: SeigConfig, actor=None) -> dict:
         kind, message = state.failed
         return failed_row(job.image_id, job.uri, job.run_id, kind, message, job.passthrough, attempts=attempts,
                           manifest_row=job.manifest_row)
-    import json
-
     rec = state.rec
     record = json.loads(rec.model_dump_json())
     record["artifacts"] = state.written
@@ -289,18 +307,8 @@ def photo_size(png: bytes) -> tuple[int, int]:
         return img.size
 
 
-def forwarded_env(patterns: list[str]) -> dict[str, str]:
-    import fnmatch
-    import os
-
-    return {k: v for k, v in os.environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
-
-
 def remote_tasks(cfg: SeigConfig):
     """The three steps as Ray remote functions with the configured retries and CPUs."""
     opts = dict(num_cpus=cfg.tasks.num_cpus, max_retries=cfg.tasks.max_retries, retry_exceptions=TRANSIENT)
-    env = forwarded_env(cfg.tasks.forward_env)
-    if env:
-        opts["runtime_env"] = {"env_vars": env}
     return (ray.remote(init_image).options(**opts), ray.remote(stage_step).options(**opts),
             ray.remote(finalize_image).options(**opts))

@@ -14,13 +14,14 @@ class StageDefinition(BaseModel):
 
 GEOMETRY = StageDefinition(
     name="geometry", section="geometry", rounds=5,
-    goal="which objects exist, their shapes and sizes (ground, buildings, walls, vehicles, furniture, ...)")
+    goal="which objects exist, their classes, shapes and sizes, and where each stands (ground, buildings, walls, "
+         "vehicles, furniture, ...)")
 MATERIALS = StageDefinition(
     name="materials", section="materials", rounds=3,
     goal="surface colours, roughness, metalness and procedural texture of each object")
 COMPOSITION = StageDefinition(
     name="composition", section="composition", rounds=3,
-    goal="placement of objects and the camera (position, pitch, yaw, focal length)")
+    goal="the camera (position, pitch, yaw, focal length) and fine adjustments of where objects stand")
 LIGHTING = StageDefinition(
     name="lighting", section="lighting", rounds=2,
     goal="sun direction, strength and colour, sky colours, exposure")

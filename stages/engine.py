@@ -21,6 +21,8 @@ from stages.photo import Photo
 from stages.records import Candidate, Reconstruction, RoundError, RoundRecord, StageResult, Usage
 from stages.scoring import score
 
+FATAL_KINDS = ("auth", "config", "model_missing")  # no later round of the stage can succeed
+
 
 def locate(program: str, line: int | None) -> str:
     """' (section materials, its line 3)': where a program line sits, for the generator."""
@@ -82,6 +84,16 @@ def _feedback_text(rec: RoundRecord) -> list[str]:
     return lines
 
 
+def _label(discrepancies: list[str], rec: RoundRecord, winner: Candidate) -> list[str]:
+    """The verifier's discrepancies as the next generator reads them: about a reverted
+    candidate they say so, since the program it edits is still the best, not that candidate."""
+    if rec.kept:
+        return discrepancies
+    best = f"{rec.scores_before.psnr:.2f} dB" if rec.scores_before else "no render"
+    return [f"(about this round's reverted candidate, PSNR {winner.scores.psnr:.2f} dB against the best "
+            f"{best}: the program you edit is still the best, not that candidate)"] + discrepancies
+
+
 def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backend, renderer: Renderer,
               render: RenderSettings, seed: int = 0, start: Candidate | None = None) -> StageResult:
     """Run one stage's rounds from `program`; return its best attempt and every round."""
@@ -108,7 +120,7 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
             rec.usage = getattr(exc, "usage", None) or Usage()  # failed calls still cost
             rec.time_s = time.perf_counter() - t0
             result.rounds.append(rec)
-            if isinstance(exc, BudgetExhausted) or (isinstance(exc, BackendError) and exc.kind in ("auth", "config")):
+            if isinstance(exc, BudgetExhausted) or (isinstance(exc, BackendError) and exc.kind in FATAL_KINDS):
                 break  # no later round can succeed: keep the best so far
             last_error = str(exc)
             continue
@@ -133,16 +145,20 @@ def run_stage(stage: StageDefinition, program: str, photo: Photo, backend: Backe
         last_error = failures[0].message if failures and not scored else None
         if winner is not None and hasattr(backend, "verify"):
             try:
-                fb = backend.verify(ctx, winner.png, winner.scores)
+                fb = backend.verify(ctx, winner, rec.kept)
                 rec.usage = rec.usage + fb.usage
-                feedback = fb.discrepancies or _feedback_text(rec)
+                rec.verdict = fb.verdict
+                feedback = _label(fb.discrepancies, rec, winner) if fb.discrepancies else _feedback_text(rec)
+                if fb.verdict == "lost":
+                    feedback = feedback + ["(the verifier's reply held no readable verdict)"]
                 rec.feedback = feedback
-                if fb.approve:
+                if fb.approve and rec.kept:  # an approval of a reverted candidate says nothing about the best
                     rec.time_s = time.perf_counter() - t0
                     result.rounds.append(rec)
                     break
             except Exception as exc:  # noqa: BLE001 - fall back to numeric feedback
                 rec.usage = rec.usage + (getattr(exc, "usage", None) or Usage())
+                rec.verdict = "failed"
                 feedback = _feedback_text(rec)
                 rec.feedback = feedback + [f"(verifier failed: {exc})"]
         else:
@@ -163,7 +179,15 @@ def start_reconstruction(photo: Photo, backend: Backend, renderer: Renderer, ren
                          height=render.height, samples=render.samples, initial_program=program,
                          initial_scores=start.scores, initial_error=start.error, final_program=program,
                          final_scores=start.scores, final_png=start.png, usage=usage, render_s=start.render_s)
+    note_backend(rec, backend)
     return rec, start
+
+
+def note_backend(rec: Reconstruction, backend: Backend) -> None:
+    """Copy what a VLM backend knows about its endpoint (VlmHealth) into the record."""
+    health = getattr(backend, "health", None)
+    if health is not None:
+        rec.vlm = health.model_copy(deep=True)
 
 
 def add_stage(rec: Reconstruction, result: StageResult) -> Candidate:
@@ -188,5 +212,6 @@ def reconstruct(photo: Photo, backend: Backend, renderer: Renderer, render: Rend
         if stage.rounds > 0:
             current = add_stage(rec, run_stage(stage, current.program, photo, backend, renderer, render, seed,
                                                start=current))
+            note_backend(rec, backend)
     rec.time_s = time.perf_counter() - t0
     return rec

@@ -17,6 +17,7 @@ class Usage(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the server reports as served from its prefix cache
     latency_s: float = 0.0
     retries: int = 0
 
@@ -26,6 +27,45 @@ class Usage(BaseModel):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class VlmFailure(BaseModel):
+    """Why a VLM could not serve an image: a kind for results and alerts, a message for people."""
+
+    kind: str  # vlm_auth | vlm_model_missing | vlm_unreachable | vlm_server | vlm_rate_limit | vlm_bad_endpoint
+    #            | vlm_bad_request | vlm_bad_reply | vlm_cut_off | vlm_content_filter
+    message: str
+    where: str = ""  # "materials round 2", "initial program"
+
+
+class VlmHealth(BaseModel):
+    """What the VLM did for one image, carried across the image's tasks (a backend per task).
+
+    `lost` is set when the backend gave the endpoint up for this image: at once for an
+    error no retry can fix (a refused key, a missing model), or after `give_up_after`
+    failed calls in a row, or when the VLM's wall-clock budget ran out while it was
+    failing. An image whose VLM was lost, or whose every call failed, is never `ok`
+    (`failure()`): it fails with the kind, or is `degraded` when an offline fallback is allowed."""
+
+    initial_program: str | None = None  # vlm | offline | offline_fallback
+    calls_ok: int = 0
+    calls_failed: int = 0
+    failures_in_a_row: int = 0
+    last_failure: VlmFailure | None = None
+    lost: VlmFailure | None = None
+    wall_s: float = 0.0  # seconds spent in calls (retries and back-off included)
+    verdicts_lost: int = 0  # verifier replies without a readable verdict
+    fallback_rounds: int = 0  # rounds proposed by the offline tuner after the VLM was lost
+
+    def failure(self) -> VlmFailure | None:
+        """Why this image's VLM path failed, or None when the VLM served it."""
+        if self.lost is not None:
+            return self.lost
+        if self.calls_failed and not self.calls_ok and self.last_failure is not None:
+            last = self.last_failure
+            return last.model_copy(update={"message": f"every VLM call failed ({self.calls_failed}); last: "
+                                           f"{last.message}"})
+        return None
 
 
 class RoundError(BaseModel):
@@ -60,6 +100,7 @@ class RoundRecord(BaseModel):
     time_s: float = 0.0
     usage: Usage = Usage()
     prompt_version: str | None = None
+    verdict: str | None = None  # approve | revise | lost (no readable verdict) | failed (no reply); None: no verifier
 
 
 class StageResult(BaseModel):
@@ -89,6 +130,7 @@ class Reconstruction(BaseModel):
     final_png: bytes | None = Field(None, exclude=True)
     time_s: float = 0.0
     usage: Usage = Usage()
+    vlm: VlmHealth | None = None  # None: the backend uses no VLM
     renders: int = 1  # the initial program's render included
     render_s: float = 0.0  # Blender's own render time, summed
     failed_rounds: int = 0

@@ -11,6 +11,11 @@ PHOTOS = ROOT / "examples" / "photos"  # the sample photos, vendored with their 
 STREET = ROOT / "examples" / "scenes" / "street.py"
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback-only test clusters (Ray 2.60 enables token auth by default)
+# moto's dummy credentials for the S3 tests, set before any Ray starts: secrets never travel with
+# tasks, a local Ray's workers inherit the driver's environment (pipeline.config.TaskConfig)
+for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    os.environ.setdefault(_key, _value)
 
 
 @pytest.fixture(scope="session")

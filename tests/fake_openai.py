@@ -1,11 +1,19 @@
 """A local stand-in for an OpenAI-compatible endpoint, speaking the real HTTP protocol.
 
 Tests drive the real `openai` client against it. It answers POST /v1/chat/completions
-from a script (a queue): chat.completion JSON in the real schema, error statuses with
-OpenAI's error body (429 with Retry-After, 500 ...), each after an optional delay. It
-records every request it received (path, headers, JSON body) for assertions. When the
-script is empty it answers 500 with `x-should-retry: false`, so a test that makes one
+from a script (a queue), or from a `responder` function when the queue is empty:
+chat.completion JSON in the real schema, error statuses with OpenAI's error body (429
+with Retry-After, 500 ...), HTML pages, each after an optional delay. It records every
+request it received (path, headers, JSON body) for assertions. When neither script nor
+responder answers, it replies 500 with `x-should-retry: false`, so a test that makes one
 call too many fails at once instead of retrying.
+
+`usage` is measured as vLLM serving Qwen2.5-VL reports it, unless a script item fixes
+the numbers: the request is laid out with Qwen's chat template and counted with Qwen's
+tokenizer (each image as Qwen2.5-VL's 28x28-pixel tokens, keyed by the image's bytes),
+and `prompt_tokens_details.cached_tokens` comes from a real prefix comparison: vLLM's
+automatic prefix cache, 16-token blocks hashed in a chain, every earlier request's
+blocks kept (an unbounded cache).
 
     with FakeOpenAI() as fake:
         fake.reply("```python\\nX = 1\\n```", prompt_tokens=900, completion_tokens=40)
@@ -14,6 +22,9 @@ call too many fails at once instead of retrying.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import threading
 import time
@@ -27,8 +38,8 @@ class Scripted:
     status: int = 200
     contents: list[str] = field(default_factory=list)  # one per choice
     finish_reason: str = "stop"
-    prompt_tokens: int = 100
-    completion_tokens: int = 50
+    prompt_tokens: int | None = None  # None: measured from the request (see the module's doc)
+    completion_tokens: int | None = None  # None: measured from the reply
     usage: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
@@ -73,10 +84,14 @@ class FakeOpenAI:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
+        self.site_html = False  # True: paths outside /v1 answer an HTML page with 200, as a web site does
+        self.responder = None  # Callable[[Received], Scripted | None]: answers when the script is empty
+        self.cache: set[int] = set()  # block hashes of the prefix cache
+        self.measured: list[dict] = []  # per answered request: prompt, cached and completion tokens
 
     # --- the script -------------------------------------------------------------------
-    def reply(self, *contents: str, finish_reason: str = "stop", prompt_tokens: int = 100,
-              completion_tokens: int = 50, usage: bool = True, delay_s: float = 0.0) -> "FakeOpenAI":
+    def reply(self, *contents: str, finish_reason: str = "stop", prompt_tokens: int | None = None,
+              completion_tokens: int | None = None, usage: bool = True, delay_s: float = 0.0) -> "FakeOpenAI":
         """Queue a 200 reply with one choice per content."""
         self.script.append(Scripted(contents=list(contents), finish_reason=finish_reason, prompt_tokens=prompt_tokens,
                                     completion_tokens=completion_tokens, usage=usage, delay_s=delay_s))
@@ -88,6 +103,13 @@ class FakeOpenAI:
         for _ in range(times):
             self.script.append(Scripted(status=status, headers=dict(headers or {}), delay_s=delay_s,
                                         contents=[message or f"fake error {status}"]))
+        return self
+
+    def html(self, status: int = 200, times: int = 1) -> "FakeOpenAI":
+        """Queue an HTML page (what a web server or proxy answers when base_url lacks /v1)."""
+        page = b"<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works!</body></html>"
+        for _ in range(times):
+            self.script.append(Scripted(status=status, body=page, headers={"Content-Type": "text/html; charset=utf-8"}))
         return self
 
     @property
@@ -133,7 +155,8 @@ class FakeOpenAI:
                     self.send_response(status)
                     for k, v in headers.items():
                         self.send_header(k, v)
-                    self.send_header("Content-Type", "application/json")
+                    if not any(k.lower() == "content-type" for k in headers):
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -163,24 +186,41 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(Received(path=path, headers={k.lower(): v for k, v in headers.items()},
                                           body=body, time=time.time()))
+            if self.site_html and not path.startswith("/v1/"):
+                return Scripted(status=200, body=b"<!DOCTYPE html><html><body>Welcome</body></html>",
+                                headers={"Content-Type": "text/html"})
             if path.rstrip("/") != "/v1/chat/completions":
                 return Scripted(status=404, contents=[f"no route {path}"], headers={"x-should-retry": "false"})
-            if not self.script:
-                return Scripted(status=500, contents=["fake: the script is exhausted (one call too many)"],
-                                headers={"x-should-retry": "false"})
-            return self.script.popleft()
+            if self.script:
+                return self.script.popleft()
+            responder = self.responder
+        answer = responder(self.requests[-1]) if responder else None
+        if answer is None:
+            return Scripted(status=500, contents=["fake: the script is exhausted (one call too many)"],
+                            headers={"x-should-retry": "false"})
+        return answer
 
     def _respond(self, item: Scripted, body: dict) -> tuple[int, dict[str, str], bytes]:
         if item.body is not None:
             return item.status, item.headers, item.body
         if item.status != 200:
-            kind = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(item.status, "server_error")
+            kind = {429: "rate_limit_exceeded", 401: "invalid_api_key", 404: "model_not_found",
+                    400: "invalid_request_error"}.get(item.status, "server_error")
             error = {"error": {"message": item.contents[0] if item.contents else "", "type": kind,
                                "param": None, "code": kind}}
             return item.status, item.headers, json.dumps(error).encode()
         with self._lock:
             self._ids += 1
             ident = self._ids
+        contents, finishes = list(item.contents), [item.finish_reason] * len(item.contents)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if cap and item.finish_reason == "stop":  # a server stops a reply at max_tokens: cut, finish_reason length
+            enc = qwen()
+            for i, c in enumerate(contents):
+                ids = enc.encode(c, disallowed_special=())
+                if len(ids) > cap:
+                    contents[i], finishes[i] = enc.decode(ids[:cap]), "length"
+        item = Scripted(**{**item.__dict__, "contents": contents})
         payload = {
             "id": f"chatcmpl-fake{ident}",
             "object": "chat.completion",
@@ -188,10 +228,80 @@ class FakeOpenAI:
             "model": body.get("model", self.model),
             "system_fingerprint": None,
             "choices": [{"index": i, "message": {"role": "assistant", "content": c, "refusal": None},
-                         "logprobs": None, "finish_reason": item.finish_reason}
+                         "logprobs": None, "finish_reason": finishes[i]}
                         for i, c in enumerate(item.contents)],
         }
         if item.usage:
-            payload["usage"] = {"prompt_tokens": item.prompt_tokens, "completion_tokens": item.completion_tokens,
-                                "total_tokens": item.prompt_tokens + item.completion_tokens}
+            prompt, cached = self._prompt_usage(body) if item.prompt_tokens is None else (item.prompt_tokens, 0)
+            completion = item.completion_tokens
+            if completion is None:
+                enc = qwen()
+                completion = sum(len(enc.encode(c, disallowed_special=())) for c in item.contents)
+            payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                "total_tokens": prompt + completion,
+                                "prompt_tokens_details": {"cached_tokens": cached}}
+            with self._lock:
+                self.measured.append({"prompt": prompt, "cached": cached, "completion": completion})
         return 200, item.headers, json.dumps(payload).encode()
+
+    # --- measuring as vLLM does -------------------------------------------------------
+    def _prompt_usage(self, body: dict) -> tuple[int, int]:
+        """(prompt tokens, cached tokens) of a request: Qwen's template and tokenizer, and the
+        longest run of leading 16-token blocks already in the prefix cache."""
+        ids = request_tokens(body)
+        blocks, h = [], 0
+        for i in range(0, len(ids) - len(ids) % BLOCK, BLOCK):
+            h = hash((h, tuple(ids[i:i + BLOCK])))
+            blocks.append(h)
+        with self._lock:
+            hit = 0
+            while hit < len(blocks) and blocks[hit] in self.cache:
+                hit += 1
+            self.cache.update(blocks)
+        return len(ids), min(hit * BLOCK, max(0, len(ids) - 1))  # vLLM always computes the last token
+
+
+BLOCK = 16  # vLLM's default KV block size
+
+
+def qwen():
+    from stages.backends.vlm.tokens import qwen_encoding
+
+    return qwen_encoding()
+
+
+def _image_ids(url: str) -> list:
+    """Qwen2.5-VL's tokens for an image: its size decides how many, its bytes what they are."""
+    from PIL import Image
+
+    from stages.backends.vlm.tokens import QWEN_SPECIALS, qwen_image_tokens
+
+    data = base64.b64decode(url.split(",", 1)[1]) if url.startswith("data:") else url.encode()
+    try:
+        width, height = Image.open(io.BytesIO(data)).size
+    except Exception:  # noqa: BLE001 - not an image: one token
+        width, height = 28, 28
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    n = qwen_image_tokens(width, height) - 2
+    return [QWEN_SPECIALS["<|vision_start|>"]] + [("img", digest, i) for i in range(n)] + \
+        [QWEN_SPECIALS["<|vision_end|>"]]
+
+
+def request_tokens(body: dict) -> list:
+    """A chat request as Qwen2.5-VL's chat template lays it out, as token ids."""
+    from stages.backends.vlm.tokens import QWEN_SPECIALS
+
+    enc = qwen()
+    start, end = QWEN_SPECIALS["<|im_start|>"], QWEN_SPECIALS["<|im_end|>"]
+    ids: list = []
+    for m in body.get("messages", []):
+        ids += [start] + enc.encode(f"{m.get('role', 'user')}\n", disallowed_special=())
+        content = m.get("content")
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        for part in parts:
+            if part.get("type") == "image_url":
+                ids += _image_ids(part["image_url"]["url"])
+            else:
+                ids += enc.encode(part.get("text", ""), disallowed_special=())
+        ids += [end] + enc.encode("\n", disallowed_special=())
+    return ids + [start] + enc.encode("assistant\n", disallowed_special=())

@@ -67,6 +67,16 @@ def test_scene_program_runs_standalone(tmp_path):
     assert Image.open(out).size == (64, 48)
 
 
+def test_readme_standalone_command_with_a_relative_path(tmp_path):
+    """`python scene.py -- --render out.png` as the README says it: a relative path is the current directory."""
+    res = subprocess.run([sys.executable, str(ROOT / "examples/scenes/street.py"), "--", "--render", "out.png"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    with Image.open(tmp_path / "out.png") as png:
+        assert png.size == (256, 192) and png.format == "PNG"
+        assert len(png.convert("RGB").getcolors(maxcolors=1 << 16) or range(99)) > 50  # a picture, not a blank
+
+
 def test_reconstruct_runs_good_photos_and_fails_bad_ones_clearly(tmp_path):
     good = ROOT / "examples/photos/storm_road.jpg"
     corrupt = tmp_path / "cut.jpg"

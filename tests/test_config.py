@@ -87,3 +87,7 @@ def test_cli_flags_stay_strings():
     args = argparse.Namespace(manifest="m.parquet", output="5", run_id="2026-11-30")
     cfg = load_config(None, flag_overrides(args))
     assert (cfg.run.run_id, cfg.run.output, cfg.run.manifest) == ("2026-11-30", "5", "m.parquet")
+def test_forward_env_is_refused_with_the_reason():
+    """Secrets in a Ray runtime env end up in Ray's logs: the old field is refused, not ignored."""
+    with pytest.raises(ConfigError, match="tasks.forward_env was removed: secrets in a Ray runtime env"):
+        load_config(None, ["tasks.forward_env=[OPENAI_API_KEY]"])

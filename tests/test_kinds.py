@@ -94,3 +94,14 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_every_vlm_failure_kind_is_registered():
+    """The VLM client names its failures (stages.backends.vlm.errors); each must be a kind
+    the rerun policy, the alerts and the runbook know, not an `internal` by default."""
+    from stages.backends.vlm.errors import FAILURE_KINDS
+
+    assert set(FAILURE_KINDS.values()) <= set(KINDS)
+    assert KINDS["vlm_unreachable"].transient and KINDS["vlm_auth"].transient  # a rerun retries, once fixed
+    assert not KINDS["vlm_cut_off"].transient  # the image's own reply: kept
+    assert "degraded" in OUTCOMES and not OUTCOMES["degraded"].done  # later runs redo a degraded image

@@ -185,7 +185,7 @@ def test_report_next_to_an_s3_run_opens_after_a_sync(ray_local, browser, tmp_pat
 
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)  # ray_local started before: tasks get them via tasks.forward_env
+        monkeypatch.setenv(k, v)  # the driver's; the workers have the same from conftest (no secret travels with a task)
     moto = MotoS3()  # moto's state is per process: buckets of other tests' servers are there too
     try:
         s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto.endpoint})
@@ -243,8 +243,12 @@ def _synthetic_run(run: Path, photo: Path) -> dict:
     failed = {"image_id": [f"bad{i:04d}" for i in range(400)], "status": ["failed"] * 400, "error_kind": kinds,
               "error_message": [f"reason {i}" for i in range(400)], "uri": ["/nowhere/x.jpg"] * 400}
     pq.write_table(pa.table(failed), run / "results" / "part-b.parquet")
-    deg = {"image_id": [f"deg{i:03d}" for i in range(100)], "status": ["ok"] * 100, "degraded": [True] * 100,
-           "degraded_reason": ["vision fallback"] * 100, "final_psnr": rng.normal(12, 1, 100),
+    # half as the results contract writes them (status `degraded`, the reason in error_message),
+    # half as a flag on an ok row
+    deg = {"image_id": [f"deg{i:03d}" for i in range(100)], "status": ["degraded"] * 50 + ["ok"] * 50,
+           "degraded": [None] * 50 + [True] * 50, "error_kind": ["vlm_unreachable"] * 50 + [None] * 50,
+           "error_message": ["degraded: the VLM failed"] * 50 + [None] * 50,
+           "degraded_reason": [None] * 50 + ["vision fallback"] * 50, "final_psnr": rng.normal(12, 1, 100),
            "final_ssim": rng.uniform(0, 1, 100), "uri": ["/nowhere/y.jpg"] * 100}
     pq.write_table(pa.table(deg), run / "results" / "part-c.parquet")
     (run / "results" / "part-d.parquet").write_bytes(b"PAR1 not really parquet")

@@ -142,9 +142,10 @@ class Assets:
             return Picture(label=label, missing="no URI")
         try:
             data = read_bytes(src, **self.opts)
-        except StorageError as exc:
+        except (StorageError, FileNotFoundError) as exc:
             cause = exc.__cause__
-            return Picture(label=label, missing="not found" if isinstance(cause, FileNotFoundError)
+            missing = isinstance(exc, FileNotFoundError) or isinstance(cause, FileNotFoundError)
+            return Picture(label=label, missing="not found" if missing
                            else f"unreadable ({type(cause).__name__ if cause else 'error'})")
         try:
             thumb = make_thumbnail(data, nearest)
@@ -172,6 +173,6 @@ class Assets:
             try:
                 write_bytes(posixpath.join(self.out, copy), read_bytes(target, **self.opts), **self.opts)
                 links[name] = copy
-            except StorageError:
+            except (StorageError, FileNotFoundError):
                 pass
         return links

@@ -80,8 +80,9 @@ class Proposal:
 @dataclass
 class Feedback:
     discrepancies: list[str]
-    approve: bool = False  # the verifier is satisfied: the stage may end early
+    approve: bool = False  # the verifier is satisfied: the stage may end early (if its candidate was kept)
     usage: Usage = field(default_factory=Usage)
+    verdict: str | None = None  # approve | revise | lost (the reply held no readable verdict)
 
 
 class Backend(Protocol):
@@ -91,4 +92,6 @@ class Backend(Protocol):
 
     def propose(self, ctx: StageContext) -> Proposal: ...
 
-    def verify(self, ctx: StageContext, png: bytes, scores: Scores) -> Feedback: ...
+    # Optional: a backend with a verifier also has
+    # def verify(self, ctx: StageContext, candidate: Candidate, kept: bool) -> Feedback: ...
+    # called with the round's best-scoring candidate, and whether it became the stage's best.

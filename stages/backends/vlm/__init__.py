@@ -1,0 +1,1 @@
+"""The `openai` backend, one job per module (see backend.py)."""
