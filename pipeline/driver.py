@@ -7,7 +7,7 @@ One attempt of a run:
   Ray, actors, resource check (local) / watchdog (any cluster)           only if work
   submit, bounded by run.max_in_flight; ray.wait collects every finished ref at once
   aborted? every image not run gets an `aborted` row (a rerun runs it)
-  summary.json, the done-index, the log copied next to the results
+  summary.json, the done-index, the log copied next to the results  (pipeline.run_end)
 Memory stays bounded at any manifest size: the plan lives in partition files on local
 disk, and the driver holds only the images in flight and a buffer of OK ids.
 """
@@ -26,14 +26,14 @@ import ray
 from blender_actors.actor import remote_actor_class
 from pipeline.config import SeigConfig
 from pipeline.dataset_rows import DatasetRows
-from pipeline.done_index import DoneIndex, add_hashes
-from pipeline.keys import hash128
+from pipeline.done_index import DoneIndex
 from pipeline.kinds import KINDS, classify
 from pipeline.metrics import Metrics
 from pipeline.plan import Plan, make_plan
 from pipeline.preflight import preflight
 from pipeline.resources import Watchdog, fit_before_start
-from pipeline.results import ResultsWriter, aborted_rows, failed_row, run_root
+from pipeline.run_end import JobAborted, RunEnd
+from pipeline.results import ResultsWriter, failed_row, run_root
 from pipeline.storage import StorageError, listdir, read_bytes, set_deadline, with_defaults, write_text
 from pipeline.storage_watch import StorageWatch
 from pipeline.summary import Summary
@@ -48,10 +48,6 @@ OK_ID_BUFFER = 50_000
 __all__ = ["Driver", "JobAborted", "Summary", "run_job", "new_run_id"]
 
 
-class JobAborted(RuntimeError):
-    """The job cannot go on (failures in a row, no resources, storage gone); the reason says why."""
-
-
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
@@ -61,7 +57,7 @@ def _normalise_output(output: str) -> str:
     return os.path.abspath(output) if "://" not in output else output
 
 
-class Driver:
+class Driver(RunEnd):
     def __init__(self, cfg: SeigConfig, progress: bool = True, runlog=None):
         if not cfg.run.manifest:
             raise ValueError("run.manifest is not set (give --manifest URI or set it in the config)")
@@ -355,94 +351,6 @@ class Driver:
             self.metrics.push(self.cfg.metrics, self.run_id)
         except OSError as exc:
             log.warning("could not push metrics to %s: %s", self.cfg.metrics.pushgateway, exc)
-
-    # --- the end ------------------------------------------------------------------
-    def _abort(self, in_flight: dict, plan: Plan, consumed: int, writer: ResultsWriter) -> None:
-        """Every image not run gets an `aborted` row: the run's results stay one row per entry."""
-        s = self.summary
-        why = f"not run: the job stopped ({s.aborted})"[:1000]
-        for ref, job in in_flight.items():
-            for task in [ref, *self.chains.pop(ref, [])]:
-                ray.cancel(task, force=True)
-            writer.rows.append(failed_row(job.image_id, job.uri, self.run_id, "aborted", why, job.passthrough,
-                                          attempts=job.prior_attempts, manifest_row=job.manifest_row))
-        s.submitted -= len(in_flight)
-        s.not_run += len(in_flight)
-        in_flight.clear()
-        writing = True
-        for table in plan.remaining(consumed):
-            s.not_run += table.num_rows
-            if writing:
-                rows = aborted_rows(table, [f.name for f in plan.passthrough], self.run_id, why)
-                try:
-                    self._storage("writing aborted rows", lambda: writer.add_table(rows))
-                except JobAborted:
-                    writing = False  # storage is gone: _final_flush says so
-        self.metrics.rows.labels("aborted").inc(s.not_run)
-        if s.not_run:
-            self.metrics.images.labels("failed", "aborted").inc(s.not_run)
-
-    def _final_flush(self, writer: ResultsWriter) -> bool:
-        try:
-            self._storage("writing results", lambda: self._flush(writer))
-            return True
-        except JobAborted as exc:
-            s = self.summary
-            s.results_complete = False
-            cause = "" if s.aborted and "writing" in s.aborted else f" ({exc})"
-            why = (f"the last results could not be written{cause}; images that finished keep their record.json: "
-                   "a rerun of this run id recovers their rows")
-            s.aborted = f"{s.aborted}; {why}" if s.aborted else why
-            log.error(why)
-            return False
-
-    def _flush(self, writer: ResultsWriter) -> None:
-        """The dataset index first: a row in the results always has its samples indexed."""
-        self.dataset.flush()
-        writer.flush()
-
-    def _close_dataset(self) -> None:
-        try:
-            self._storage("writing the dataset index", self.dataset.close)
-        except JobAborted as exc:  # every sample part is written already; only the card (README.md) is missing
-            self.summary.warnings.append(f"the dataset index was not finished ({exc})")
-            log.warning(self.summary.warnings[-1])
-
-    def _spill_ok_ids(self) -> None:
-        import pyarrow as pa
-
-        if self.ok_ids:
-            h1, h2 = hash128(pa.array(self.ok_ids, pa.string()))
-            add_hashes(self._plan.run_done, h1, h2)
-            self.ok_ids = []
-
-    def _update_index(self, index: DoneIndex, plan: Plan) -> None:
-        self._spill_ok_ids()
-        runs = {**plan.history_runs, self.run_id: {"ok_rows": self.summary.results_ok}}
-        try:
-            index.add([plan.run_done, plan.history], runs)
-        except StorageError as exc:  # derived data: the next run reads this run's results instead
-            self.summary.warnings.append(f"the done-index was not updated ({exc}); the next run reads this "
-                                         "run's results instead")
-            log.warning(self.summary.warnings[-1])
-
-    def _finish(self, t0: float) -> None:
-        s = self.summary
-        s.degraded_by_kind = dict(self.degraded_kinds)
-        s.close(self.kinds, time.monotonic() - t0, len(self.actors),
-                sum(st.render_s for st in self.actor_stats.values()))
-        bad = s.check()
-        if bad:
-            log.warning("summary arithmetic does not add up (%s): %s", ", ".join(bad), s.model_dump_json())
-
-    def _write_summary(self) -> None:
-        s = self.summary
-        if self.runlog is not None:
-            s.log = self.runlog.upload(posixpath.join(self.root, "logs"), self.opts)
-        try:
-            write_text(posixpath.join(self.root, "summary.json"), s.model_dump_json(indent=1), **self.opts)
-        except StorageError as exc:
-            log.error("summary.json not written: %s", exc)
 
 
 def run_job(cfg: SeigConfig, progress: bool = True, runlog=None) -> Summary:
