@@ -42,7 +42,7 @@ def _openai(fake: FakeOpenAI, **extra) -> str:
 
 
 def test_a_revoked_key_trips_the_breaker_and_a_fallback_is_degraded(ray_local, tmp_path, photos):
-    with FakeOpenAI() as fake:
+    with FakeOpenAI(model="qwen2.5-vl-7b") as fake:
         fake.responder = lambda request: Scripted(status=401, contents=["Incorrect API key provided"])
         manifest = _manifest(tmp_path / "m.parquet", photos[:4])
         out = tmp_path / "out"
@@ -52,10 +52,11 @@ def test_a_revoked_key_trips_the_breaker_and_a_fallback_is_degraded(ray_local, t
         summary = run_job(cfg, progress=False)
         assert summary.aborted and "the VLM failed 2 images in a row" in summary.aborted
         assert "[vlm_auth]" in summary.aborted and "refused the API key (401)" in summary.aborted
-        rows = _rows(out, "revoked")
-        assert len(rows) == 2 and {r["status"] for r in rows} == {"failed"}
-        assert {r["error_kind"] for r in rows} == {"vlm_auth"} and summary.ok == 0
-        assert all(r["vlm_calls"] == 1 and r["vlm_failed_calls"] == 1 for r in rows)
+        rows = _rows(out, "revoked")  # one row per image: the two the VLM failed, two never run
+        assert len(rows) == 4 and {r["status"] for r in rows} == {"failed"} and summary.ok == 0
+        auth = [r for r in rows if r["error_kind"] == "vlm_auth"]
+        assert len(auth) == 2 and sorted(r["error_kind"] for r in rows) == ["aborted"] * 2 + ["vlm_auth"] * 2
+        assert all(r["vlm_calls"] == 1 and r["vlm_failed_calls"] == 1 for r in auth)
         assert not list(out.glob("revoked/scenes/*/record.json"))  # nothing marked done
 
         cfg = load_config(ROOT / "configs/local.yaml", FAST + [
@@ -77,7 +78,7 @@ def test_the_api_key_never_reaches_a_file(tmp_path, photos):
     canary = "sk-canary-" + os.urandom(12).hex()
     ray_tmp = tempfile.mkdtemp(prefix="rk", dir="/tmp")  # short: Ray's socket paths have a length limit
     try:
-        with FakeOpenAI() as fake:
+        with FakeOpenAI(model="qwen2.5-vl-7b") as fake:
             replies = iter([f"```json\n{{\"road\": {{\"roughness\": 0.5}}}}\n```", VERDICT] * 4)
             fake.responder = lambda request: Scripted(contents=[next(replies, VERDICT)])
             out = tmp_path / "out"
