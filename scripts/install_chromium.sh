@@ -12,15 +12,8 @@ if [ -x "$BIN" ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install_chromium: $BIN missing and not root (no sudo): install Debian's 'chromium' package" >&2
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/sudo.sh"
+need_root install_chromium "Debian's 'chromium' package ($BIN)"
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq

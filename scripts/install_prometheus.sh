@@ -12,16 +12,8 @@ if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1;
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install_prometheus: prometheus/promtool missing and not root (no sudo): install Debian's" \
-             "'prometheus' package, or put both binaries on PATH" >&2
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/sudo.sh"
+need_root install_prometheus "Debian's 'prometheus' package (prometheus and promtool)"
 
 # Keep the package from starting its service while it is installed (Debian's
 # invoke-rc.d honours policy-rc.d exit code 101: "action not allowed"). Only our own
