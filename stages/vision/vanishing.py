@@ -103,7 +103,79 @@ def street_vanishing_point(pa: PhotoArrays, edges: EdgeField | None = None) -> V
     if best[1] is None or best[0] < PEAK_RATIO * med or best[0] < MIN_SHARE:
         return None
     row, col = _refine(rows, cols, d, mag, best[1], best[2], h)
+    row, col = refine_with_segments(line_segments(e), row, col, h)
     return VanishingPoint(row=(row + 0.5) / 2 - 0.5, col=(col + 0.5) / 2 - 0.5, share=best[0])
+
+
+@dataclass
+class Segment:
+    """A straight edge: its centre (fine-grid col, row), unit direction and length in pixels."""
+
+    centre: np.ndarray
+    direction: np.ndarray
+    length: float
+
+
+def line_segments(e: EdgeField, min_pixels: int = 10) -> list[Segment]:
+    """Edge pixels grouped into straight segments: connected pixels of one orientation (18
+    bins), each fitted by principal axes. A segment's direction is far more precise than
+    any one pixel's gradient, which is what locating a vanishing point needs."""
+    from stages.vision.superpixels import connected_components
+
+    h, w = e.shape
+    angle = np.mod(np.arctan2(e.direction[:, 1], e.direction[:, 0]), np.pi)
+    bins = (angle / (np.pi / 18)).astype(int) % 18
+    out: list[Segment] = []
+    for shift in (0.0, 0.5):  # two staggered binnings so a line on a bin edge is not split
+        b = (np.floor(angle / (np.pi / 18) + shift).astype(int)) % 18
+        for k in range(18):
+            sel = b == k
+            if sel.sum() < min_pixels:
+                continue
+            mask = np.zeros((h, w), dtype=bool)
+            rr, cc = e.rows[sel].astype(int), e.cols[sel].astype(int)
+            mask[rr, cc] = True
+            comps = connected_components(mask)
+            labels = comps[rr, cc]
+            for lab in np.unique(labels):
+                m = labels == lab
+                if m.sum() < min_pixels:
+                    continue
+                pts = np.stack([cc[m], rr[m]], 1).astype(float)
+                centre = pts.mean(0)
+                _, sv, vt = np.linalg.svd(pts - centre, full_matrices=False)
+                if sv[0] < 3 * max(sv[1], 1e-6):
+                    continue  # a blob, not a line
+                length = float(np.ptp((pts - centre) @ vt[0]))
+                out.append(Segment(centre, vt[0], length))
+    del bins
+    return out
+
+
+def refine_with_segments(segments: list[Segment], row: float, col: float, h: int) -> tuple[float, float]:
+    """The point (fine grid) nearest, in the least-squares sense, to the segments' lines that
+    pass close to (row, col); each line weighted by its length, iterated with a shrinking gate."""
+    if len(segments) < 4:
+        return row, col
+    cen = np.array([s.centre for s in segments])
+    dirs = np.array([s.direction for s in segments])
+    length = np.array([s.length for s in segments])
+    n = np.stack([dirs[:, 1], -dirs[:, 0]], 1)
+    off = (n * cen).sum(1)
+    slope = np.abs(dirs[:, 1]) / np.maximum(np.abs(dirs[:, 0]), 1e-9)
+    usable = (slope > np.tan(np.radians(4))) & (slope < np.tan(np.radians(80))) & (length >= 8)
+    p = np.array([col, row])
+    for gate in (8.0, 4.0, 2.5):
+        dist = np.abs(n @ p - off)
+        # angular gate: the line's distance to the point, relative to how far it is from it
+        lever = np.linalg.norm(cen - p, axis=1)
+        sel = usable & (dist < np.maximum(gate, 0.03 * lever))
+        if sel.sum() < 4:
+            break
+        wts = length[sel] ** 2 / np.maximum(lever[sel], 1.0)
+        a = n[sel] * wts[:, None]
+        p = np.linalg.lstsq(a.T @ n[sel], a.T @ off[sel], rcond=None)[0]
+    return float(p[1]), float(p[0])
 
 
 def _refine(rows, cols, d, mag, row, col, h) -> tuple[float, float]:
@@ -147,6 +219,43 @@ class VerticalLean:
 
 def vertical_lean(pa: PhotoArrays, edges: EdgeField | None = None, mask: np.ndarray | None = None
                   ) -> VerticalLean | None:
+    """Lean of world-vertical lines from straight segments (precise), else from edge pixels."""
+    e = edges or edge_field(pa)
+    by_segments = _lean_from_segments(e)
+    return by_segments if by_segments is not None else _lean_from_pixels(pa, e, mask)
+
+
+def _lean_from_segments(e: EdgeField, min_length: float = 10.0) -> VerticalLean | None:
+    """Weighted (length^2) robust line fit of the segments' lean against their column."""
+    h, w = e.shape
+    segs = [s for s in line_segments(e) if s.length >= min_length
+            and abs(s.direction[0]) < np.tan(np.radians(VERTICAL_DEG)) * abs(s.direction[1])]
+    if len(segs) < 6:
+        return None
+    lean = np.array([-s.direction[0] / s.direction[1] for s in segs])
+    u = np.array([(s.centre[0] + 0.5 - w / 2) / 2.0 for s in segs])
+    wt = np.array([s.length for s in segs]) ** 2
+    a = np.stack([np.ones_like(u), u], 1)
+    weights = wt.copy()
+    coef = np.zeros(2)
+    for _ in range(8):
+        sw = np.sqrt(weights)
+        coef = np.linalg.lstsq(a * sw[:, None], lean * sw, rcond=None)[0]
+        resid = lean - a @ coef
+        scale = max(1.4826 * float(np.median(np.abs(resid))), 2e-3)
+        weights = wt / np.maximum(1.0, (np.abs(resid) / (2.0 * scale)) ** 2)
+    resid = lean - a @ coef
+    inl = np.abs(resid) < 3 * max(1.4826 * float(np.median(np.abs(resid))), 2e-3)
+    if inl.sum() < 5:
+        return None
+    sigma = max(1.4826 * float(np.median(np.abs(resid[inl]))), 1e-3)
+    spread = float(np.sqrt(np.average((u[inl] - np.average(u[inl], weights=wt[inl])) ** 2, weights=wt[inl])))
+    sigma_c1 = sigma / max(spread, 1.0) / math.sqrt(inl.sum())
+    return VerticalLean(float(coef[0]), float(coef[1]), sigma_c1, int(inl.sum()))
+
+
+def _lean_from_pixels(pa: PhotoArrays, edges: EdgeField | None = None, mask: np.ndarray | None = None
+                      ) -> VerticalLean | None:
     """Robust line fit of the lean of near-vertical edges against their column (module docstring).
     `mask` (analysis grid) restricts the edges to where world-vertical lines are expected."""
     e = edges or edge_field(pa)
