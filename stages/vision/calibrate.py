@@ -88,7 +88,8 @@ def fit_camera(pa: PhotoArrays, horizon: HorizonEstimate, prior: CameraPrior, ou
     cam_h = prior.height_m if outdoor else prior.indoor_height_m
     focal = prior.focal_mm
     f_px = focal / SENSOR_MM * max(w, h)
-    plausible = vp is not None and _fits_horizon(vp.row, horizon) and -w <= vp.col <= 2 * w
+    plausible = vp is not None and _fits_horizon(vp.row, horizon, 4.0 + 40.0 * max(0.0, vp.share - 0.1)) \
+        and -w <= vp.col <= 2 * w
     horizon_source = "street vanishing point" if plausible else horizon.source
     centre_row = (vp.row - (w / 2 - 0.5 - vp.col) * math.tan(math.radians(roll))) if plausible else horizon.row
     focal_source = "prior"
@@ -111,11 +112,11 @@ def fit_camera(pa: PhotoArrays, horizon: HorizonEstimate, prior: CameraPrior, ou
     return CameraFit(camera, vp if plausible else None, lean, focal_source, horizon_source)
 
 
-def _fits_horizon(row: float, horizon: HorizonEstimate) -> bool:
-    """A vanishing point on the horizon lies below every sky pixel and above every ground one
-    (a little slack for haze and labelling errors)."""
-    if horizon.sky_bottom is not None and row < horizon.sky_bottom - 4:
+def _fits_horizon(row: float, horizon: HorizonEstimate, slack: float = 4.0) -> bool:
+    """A vanishing point on the horizon lies below every sky pixel and above every ground one,
+    with slack for haze and labelling errors (more for a point many lines agree on)."""
+    if horizon.sky_bottom is not None and row < horizon.sky_bottom - slack:
         return False
-    if horizon.ground_top is not None and row > horizon.ground_top + 4:
+    if horizon.ground_top is not None and row > horizon.ground_top + slack:
         return False
     return True

@@ -50,6 +50,8 @@ def refine_sky(pa: PhotoArrays, labels: np.ndarray) -> np.ndarray:
     """Labels whose sky/upright boundary follows pixels: from the top of each column that
     starts in sky, the sky extends while pixels look like the sky of their row."""
     sky = labels == SKY
+    if sky.mean() < 0.01:
+        sky = _sky_seeds(pa, labels)
     model = sky_model(pa, sky)
     if model is None:
         return labels
@@ -70,6 +72,21 @@ def refine_sky(pa: PhotoArrays, labels: np.ndarray) -> np.ndarray:
         below = np.arange(h) >= r
         out[below & (out[:, c] == SKY), c] = VERTICAL  # sky specks below the skyline are upright things
     return out
+
+
+def _sky_seeds(pa: PhotoArrays, labels: np.ndarray) -> np.ndarray:
+    """When the labels found no sky: smooth, bluish or pale pixels on the top rows that are
+    not ground (a slot of sky between tall facades is easily outvoted by them)."""
+    h, w = labels.shape
+    L, a, b = pa.lab[..., 0], pa.lab[..., 1], pa.lab[..., 2]
+    smooth = pa.texture < SKY_TEXTURE / 2
+    skyish = (b < -4) | ((L > 70) & (np.hypot(a, b) < 8))
+    seeds = np.zeros_like(labels, dtype=bool)
+    top = max(2, h // 10)
+    seeds[:top] = (smooth & skyish & (labels != GROUND))[:top]
+    if seeds[:top].sum() < 0.1 * top * w * 0.2:
+        return np.zeros_like(seeds)
+    return seeds
 
 
 def read_columns(pa: PhotoArrays, labels: np.ndarray) -> Columns:

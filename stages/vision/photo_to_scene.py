@@ -13,6 +13,7 @@ deterministic (the seed only reaches the render settings).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from stages.vision.vanishing import vanishing_row
 
 SUN_ANGLE_DEG = 3.0  # slightly soft shadows
 MAX_SUN_STRENGTH = 8.0
+STREET_VP_SHARE = 0.15  # a vanishing point this many lines agree on says: a street (or a corridor)
 SUN_MIN_GAIN = 0.2  # shadows explain at least this share of the brightness variation: trust their sun  # a clear midday sun is about 3-5 in Blender's units next to a sky of strength 1
 REGION_THRESHOLD = 11.0  # Lab distance below which neighbouring superpixels of a class merge
 TARGET_ALBEDO = 0.8  # the brightest surfaces (90th percentile by area) get this albedo
@@ -125,8 +127,11 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     fit = fit_camera(pa, horizon, prior, horizon.outdoor)
     cam = fit.camera
     street = None
-    if horizon.outdoor and fit.vp is not None:
-        street = read_street(pa, seg.labels, cam, fit.vp.col, prior.height_log_sigma)
+    strong_vp = fit.vp is not None and fit.vp.share >= STREET_VP_SHARE
+    if horizon.outdoor or strong_vp:
+        if not horizon.outdoor:  # many lines meet on the horizon, yet no sky: a street under a grey sky
+            cam = dataclasses.replace(cam, height_m=prior.height_m)
+        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma)
         if street is not None and not any(p.stem.startswith("building_") for p in street.pieces):
             street = None  # no facade on either side: not a street; the generic reading keeps more
     regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)

@@ -78,7 +78,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     busy = np.zeros(w, dtype=bool)
     for t in pole_things:
         busy[np.clip(t.cols, 0, w - 1)] = True
-    car_things = cars(cam, pa, cols, x_c, y_c, ok, (road.x0, road.x1), busy)
+    car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
     notes = []
     if rescale:
         k, n = height_scale(car_things, height_sigma)

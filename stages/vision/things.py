@@ -28,6 +28,7 @@ from stages.vision.superpixels import connected_components
 CAR = (1.8, 4.5, 1.5)  # width, length, height of a typical car (metres)
 TRUCK = (2.4, 8.0, 3.2)
 CAR_HEIGHT_M = 1.5  # the known size that calibrates the camera height
+CALIBRATE_SCORE = 10.0  # only cars this clearly seen calibrate it
 CAR_COLOUR_DE = 14.0  # Lab distance at which the colour above a car is no longer the car
 TREE_MAX_CROWN_M = 7.0
 POLE_MIN_FINE_ROWS = 14
@@ -41,6 +42,7 @@ class Thing:
     prims: list[Primitive]  # a tree has trunk and crown
     cols: np.ndarray
     measured_height: float | None = None  # cars: the height read from the photo (metres)
+    score: float = 0.0
 
 
 def vegetation_mask(pa: PhotoArrays, upright: np.ndarray) -> np.ndarray:
@@ -161,68 +163,137 @@ def _fit_height(cam: PinholeCamera, footprint: tuple[float, float, float, float]
     return (lo + hi) / 2
 
 
-def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, x_contact: np.ndarray, y_contact: np.ndarray,
-         contact_ok: np.ndarray, road: tuple[float, float], busy: np.ndarray) -> list[Thing]:
-    """Cars (and trucks) standing on the road (module docstring). `busy` marks columns taken
-    by poles and trunks."""
+def hull_mask(cam: PinholeCamera, prim: Primitive) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The box's silhouette (the convex hull of its projected corners) on the pixel grid, as
+    a mask over its bounding rectangle (r0, r1, c0, c1); None when not fully in front."""
+    from stages.vision.raycast import _corners
+
+    col, row, front = cam.project(_corners(prim))
+    if not front.all():
+        return None
+    r0, r1 = int(max(0, math.floor(row.min()))), int(min(cam.height, math.ceil(row.max()) + 1))
+    c0, c1 = int(max(0, math.floor(col.min()))), int(min(cam.width, math.ceil(col.max()) + 1))
+    if r1 - r0 < 2 or c1 - c0 < 2:
+        return None
+    pts = np.stack([col, row], 1)
+    hull = _convex_hull(pts)
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    inside = np.ones(rr.shape, dtype=bool)
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        inside &= (b[0] - a[0]) * (rr - a[1]) - (b[1] - a[1]) * (cc - a[0]) >= -0.5 * np.hypot(*(b - a))
+    return inside, (r0, r1, c0, c1)
+
+
+def _convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Counter-clockwise hull (in image coordinates, rows down) of 2D points (monotone chain)."""
+    p = sorted(map(tuple, pts))
+    if len(p) < 3:
+        return np.array(p)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower, upper = [], []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    for q in reversed(p):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: Primitive) -> tuple[float, int]:
+    """How well a box explains the pixels it would cover: its inside one colour (a car's
+    paint), unlike the pixels around it on the left, the right and above alike (a box
+    straddling an edge differs on one side only), upright inside and standing on ground
+    below. (score, pixels)."""
+    got = hull_mask(cam, prim)
+    if got is None:
+        return -np.inf, 0
+    inside, (r0, r1, c0, c1) = got
+    n = int(inside.sum())
+    if n < 6:
+        return -np.inf, n
+    h, w = upright.shape
+    g0, g1, k0, k1 = max(0, r0 - 2), min(h, r1 + 2), max(0, c0 - 2), min(w, c1 + 2)
+    big = np.zeros((g1 - g0, k1 - k0), dtype=bool)
+    big[r0 - g0:r1 - g0, c0 - k0:c1 - k0] = inside
+    lab = pa.lab[g0:g1, k0:k1]
+    pin = lab[big]
+    med = np.median(pin, axis=0)
+    spread = float(np.median(np.linalg.norm(pin - med, axis=1)))
+    pad = np.pad(big, 2)
+    grown = np.zeros_like(big)
+    for dr in (-2, -1, 0, 1, 2):
+        for dc in (-2, -1, 0, 1, 2):
+            grown |= pad[2 + dr:2 + dr + big.shape[0], 2 + dc:2 + dc + big.shape[1]]
+    ring = grown & ~big
+    rows, cols_ = np.nonzero(big)
+    rr, cc = np.mgrid[0:big.shape[0], 0:big.shape[1]]
+    mid_r, lo_c, hi_c = rows.mean(), cols_.min(), cols_.max()
+    parts = {"left": ring & (cc < lo_c), "right": ring & (cc > hi_c), "top": ring & (rr < rows.min())}
+    contrasts = [float(np.linalg.norm(np.median(lab[m], axis=0) - med)) for m in parts.values() if m.sum() >= 2]
+    if len(contrasts) < 2:
+        return -np.inf, n
+    bottom = ring & (rr > rows.max())
+    ground_below = float((~upright[g0:g1, k0:k1][bottom]).mean()) if bottom.any() else 0.0
+    up = float(upright[r0:r1, c0:c1][inside].mean())
+    score = (min(min(contrasts), 30.0) / 10.0 - spread / 6.0 + 1.5 * (up - 0.6) + 1.0 * (ground_below - 0.5)) \
+        * math.sqrt(n)
+    del mid_r
+    return score, n
+
+
+def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, float], upright: np.ndarray,
+         min_score: float = 5.0, max_cars: int = 8) -> list[Thing]:
+    """Cars by analysis by synthesis (module docstring): car-sized boxes along the kerbs and
+    the lanes, every metre along the street, scored by how well each explains its pixels;
+    the best are kept without overlap, then each one's position and height refined. The
+    height is read with the camera height as it stands (height_scale corrects that)."""
     x0, x1 = road
-    on_road = contact_ok & (x_contact > x0 - 0.3) & (x_contact < x1 + 0.3) & (y_contact > 2.0) & (y_contact < 90.0)
-    on_road &= ~busy & (cols.contact < cam.height) & (cols.skyline < cols.contact)
-    idx = np.flatnonzero(on_road)
-    out: list[Thing] = []
-    if not len(idx):
-        return out
-    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 2) + 1)
-    for g in groups:
-        if len(g) < 2:
+    w, length, hgt = CAR
+    lanes = sorted({x0 + w / 2 + 0.25, x1 - w / 2 - 0.25, (x0 + x1) / 2 - (x1 - x0) / 4, (x0 + x1) / 2 + (x1 - x0) / 4})
+    hyps = []
+    for xc in lanes:
+        for y0 in np.arange(4.0, 70.0, 1.0):
+            prim = Primitive("", "box", (w, length, hgt), (xc, y0 + length / 2, 0.0), 0.0, "car")
+            sc, n = _box_score(pa, upright, cam, prim)
+            if np.isfinite(sc):
+                hyps.append((sc, xc, float(y0)))
+    hyps.sort(reverse=True)
+    chosen: list[tuple[float, float, float]] = []
+    for sc, xc, y0 in hyps:
+        if sc < min_score or len(chosen) >= max_cars:
+            break
+        if any(abs(xc - cx) < w + 0.3 and abs(y0 - cy) < length + 0.8 for _, cx, cy in chosen):
             continue
-        # split where the contact jumps in depth (one car behind another)
-        ys = y_contact[g]
-        breaks = np.flatnonzero(np.abs(np.diff(ys)) > np.maximum(3.0, 0.15 * ys[:-1])) + 1
-        for part in np.split(g, breaks):
-            if len(part) >= 2:
-                out += _cars_from_columns(cam, pa, cols, part, x_contact[part], y_contact[part])
-    return out
-
-
-def _cars_from_columns(cam, pa, cols, part, xs, ys) -> list[Thing]:
-    xm = float(np.median(xs))
-    y_near = float(np.min(ys))
-    length_seen = float(np.max(ys) - y_near)
-    n = max(1, int(round(length_seen / 6.0))) if length_seen > 7.5 else 1
+        chosen.append((sc, xc, y0))
     out = []
-    for k in range(n):
-        w, length, _ = CAR
-        if xm < -0.9:  # left of the camera's line: its right side faces us
-            xa = float(np.max(xs)) - w
-        elif xm > 0.9:
-            xa = float(np.min(xs))
-        else:
-            xa = xm - w / 2
-        ya = y_near + k * (length_seen / n if n > 1 else 0.0)
-        footprint = (xa, xa + w, ya, ya + length)
-        top = _car_top_row(pa, part, cols.contact)
-        height = None
-        if top is not None:
-            height = _fit_height(cam, footprint, 0.0, top[0], top[1])
-        kind, size = "car", CAR
-        if height is not None and height > 2.4:
-            kind, size = "truck", TRUCK
-            footprint = (xa if xm < 0 else xa, xa + TRUCK[0], ya, ya + TRUCK[1])
-            if xm < -0.9:
-                footprint = (float(np.max(xs)) - TRUCK[0], float(np.max(xs)), ya, ya + TRUCK[1])
-        fx0, fx1, fy0, fy1 = footprint
-        hgt = float(np.clip(height if height is not None else size[2], 1.2, 3.8)) if kind == "truck" else size[2]
-        prim = Primitive("", "box", (fx1 - fx0, fy1 - fy0, hgt), ((fx0 + fx1) / 2, (fy0 + fy1) / 2, 0.0), 0.0, kind)
-        out.append(Thing(kind, [prim], part, height))
+    for sc, xc, y0 in chosen:
+        best = (sc, xc, y0, hgt)
+        for dx in (-0.4, 0.0, 0.4):
+            for dy in (-0.5, 0.0, 0.5):
+                for hh in (1.2, 1.35, 1.5, 1.65, 1.8, 2.0, 2.3):
+                    prim = Primitive("", "box", (w, length, hh), (xc + dx, y0 + dy + length / 2, 0.0), 0.0, "car")
+                    s2, _ = _box_score(pa, upright, cam, prim)
+                    if s2 > best[0]:
+                        best = (s2, xc + dx, y0 + dy, hh)
+        _, bx, by, bh = best
+        prim = Primitive("", "box", (w, length, CAR_HEIGHT_M), (bx, by + length / 2, 0.0), 0.0, "car")
+        c_, _, _ = cam.project(np.array([[bx, by, 0.0]]))
+        out.append(Thing("car", [prim], np.array([int(np.clip(c_[0], 0, cam.width - 1))]), bh))
+        out[-1].score = sc
     return out
 
 
-def height_scale(things: list[Thing], prior_sigma: float, per_car_sigma: float = 0.12) -> tuple[float, int]:
+def height_scale(things: list[Thing], prior_sigma: float, per_car_sigma: float = 0.15) -> tuple[float, int]:
     """Factor by which the camera height prior should change so that cars come out car-sized,
     fused in log with the prior (module docstring); and how many cars said so."""
     logs = [math.log(CAR_HEIGHT_M / t.measured_height) for t in things
-            if t.kind == "car" and t.measured_height and 0.6 < t.measured_height < 3.5]
+            if t.kind == "car" and t.measured_height and 0.6 < t.measured_height < 3.5 and t.score >= CALIBRATE_SCORE]
     if not logs:
         return 1.0, 0
     m = float(np.median(logs))
