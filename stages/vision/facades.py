@@ -23,6 +23,7 @@ from stages.vision.columns import Columns
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
 
+FRACTION_OF_BEST = 0.7
 DEPTH_M = 14.0  # how deep a building goes behind its facade (unseen: a typical block)
 FAR_Y = 300.0  # facades are not read farther than this along the street
 BEHIND_M = 30.0  # a building cut by the image edge starts this far behind the camera
@@ -111,9 +112,54 @@ def facade_line(gm: GroundMap, labels: np.ndarray, lab: np.ndarray, side_cols: n
     if top < 0.3:
         return None
     for ax, sc in results:
-        if sc >= 0.85 * top:
+        if sc >= FRACTION_OF_BEST * top:
             return ax, sc
     return None
+
+
+def contact_mode(gm: GroundMap, cols: Columns, pa: PhotoArrays, side_cols: np.ndarray, sgn: float,
+                 x_min: float, x_max: float = 30.0) -> float | None:
+    """|X| where most columns' upright runs meet the ground: each column's contact row moved
+    to the strongest colour edge within a few rows (labels follow superpixels, edges follow
+    pixels), taken to the ground, and the densest metre of those X."""
+    h = cols.labels.shape[0]
+    grad = np.zeros(cols.labels.shape)
+    grad[1:] = np.linalg.norm(pa.lab[1:] - pa.lab[:-1], axis=-1)
+    xs = []
+    for c in side_cols:
+        r = int(cols.contact[c])
+        if r >= h or r <= cols.skyline[c] + 1:
+            continue
+        lo, hi = max(1, r - 4), min(h - 1, r + 3)
+        rr = lo + int(np.argmax(grad[lo:hi + 1, c]))
+        x = gm.x[min(rr, h - 1), c]
+        if np.isfinite(x) and x_min < sgn * x < x_max:
+            xs.append(abs(float(x)))
+    if len(xs) < 3:
+        return None
+    xs_sorted = np.sort(np.array(xs))
+    best, where = 0, None
+    for i, x in enumerate(xs_sorted):
+        n = int(np.searchsorted(xs_sorted, x + 1.0)) - i
+        if n > best:
+            best, where = n, float(np.median(xs_sorted[i:i + n]))
+    return where
+
+
+def side_facade_x(gm: GroundMap, cols: Columns, pa: PhotoArrays, side_cols: np.ndarray, sgn: float,
+                  x_min: float) -> float | None:
+    """A side's facade |X| from two readings: the facade line (a uniform band above a line
+    through the vanishing point) and the columns' contact mode. Each tends to stop short at
+    a kerb or a verge's edge, rarely beyond the facade: where they disagree by more than a
+    metre the farther one is kept, else their mean."""
+    line = facade_line(gm, cols.labels, pa.lab, side_cols, sgn, x_min)
+    mode = contact_mode(gm, cols, pa, side_cols, sgn, x_min)
+    found = [v for v in (line[0] if line else None, mode) if v is not None]
+    if not found:
+        return None
+    if len(found) == 2 and abs(found[0] - found[1]) > 1.0:
+        return max(found)
+    return float(np.mean(found))
 
 
 def _segments(feat: np.ndarray, weight: np.ndarray, cut: float) -> list[tuple[int, int]]:
@@ -167,10 +213,9 @@ def side_buildings(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, top: np.n
     sgn = -1.0 if side == "left" else 1.0
     if len(side_cols) < MIN_BUILDING_COLS:
         return []
-    line = facade_line(gm, cols.labels, pa.lab, side_cols, sgn, x_min)
-    if line is None:
+    x_side = side_facade_x(gm, cols, pa, side_cols, sgn, x_min)
+    if x_side is None:
         return []
-    x_side = line[0]
     z, y_top, has = _heights(cam, side_cols, top, cols.contact, np.full(len(side_cols), sgn * x_side))
     lab = np.zeros((len(side_cols), 3))
     for k, cc in enumerate(side_cols):
