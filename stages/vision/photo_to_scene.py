@@ -128,7 +128,7 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     cam = fit.camera
     street = None
     strong_vp = fit.vp is not None and fit.vp.share >= STREET_VP_SHARE
-    if horizon.outdoor or strong_vp:
+    if fit.vp is not None and (horizon.outdoor or strong_vp):
         if not horizon.outdoor:  # many lines meet on the horizon, yet no sky: a street under a grey sky
             cam = dataclasses.replace(cam, height_m=prior.height_m)
         street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma)

@@ -56,22 +56,28 @@ def vegetation_mask(pa: PhotoArrays, upright: np.ndarray) -> np.ndarray:
 
 
 def pole_mask(pa: PhotoArrays, upright: np.ndarray, vegetation: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-    """(analysis-grid mask, [(fine col, top fine row, bottom fine row)]) of thin vertical ridges."""
+    """(analysis-grid mask, [(fine col, top fine row, bottom fine row)]) of thin vertical
+    ridges on the fine grid: pixels darker or lighter than both their neighbours 2-4 pixels
+    away, in long vertical runs. A pole is too thin for the superpixel labels, so its run
+    may cross sky, facades and ground alike; foliage is left out (trunks are trees')."""
     lum = pa.fine_lightness
     fh, fw = lum.shape
-    k = 2
-    left = np.pad(lum, ((0, 0), (k, 0)), mode="edge")[:, :fw]
-    right = np.pad(lum, ((0, 0), (0, k)), mode="edge")[:, k:]
-    d1, d2 = lum - left, lum - right
-    ridge = np.where(np.sign(d1) == np.sign(d2), np.minimum(np.abs(d1), np.abs(d2)), 0.0)
-    ridge = box_blur(ridge[:, :, None], 0)[..., 0] if False else ridge
-    strong = ridge > 0.05
-    up_f = np.repeat(np.repeat(upright, 2, 0), 2, 1)[:fh, :fw]
-    veg_f = np.repeat(np.repeat(vegetation, 2, 0), 2, 1)[:fh, :fw]
-    strong &= up_f & ~veg_f
+    ridge = np.zeros_like(lum)
+    for k in (2, 3, 4):
+        left = np.pad(lum, ((0, 0), (k, 0)), mode="edge")[:, :fw]
+        right = np.pad(lum, ((0, 0), (0, k)), mode="edge")[:, k:]
+        d1, d2 = lum - left, lum - right
+        ridge = np.maximum(ridge, np.where(np.sign(d1) == np.sign(d2), np.minimum(np.abs(d1), np.abs(d2)), 0.0))
+    h, w = vegetation.shape
+    veg_f = vegetation[np.minimum(np.arange(fh) // 2, h - 1)][:, np.minimum(np.arange(fw) // 2, w - 1)]
+    strong = (ridge > 0.04) & ~veg_f
+    # a slightly leaning pole drifts across columns: accept a neighbour's pixel
+    wide = strong.copy()
+    wide[:, 1:] |= strong[:, :-1]
+    wide[:, :-1] |= strong[:, 1:]
     runs = []
     for c in range(2, fw - 2):
-        col = strong[:, c]
+        col = wide[:, c]
         r = fh - 1
         while r >= 0:
             if not col[r]:
@@ -83,20 +89,20 @@ def pole_mask(pa: PhotoArrays, upright: np.ndarray, vegetation: np.ndarray) -> t
                 gaps = 0 if col[r] else gaps + 1
                 r -= 1
             top = r + 1 + gaps
-            if end - top + 1 >= POLE_MIN_FINE_ROWS:
+            if end - top + 1 >= POLE_MIN_FINE_ROWS and strong[top:end + 1, c].mean() > 0.5:
                 runs.append((c, top, end))
     # neighbouring columns of one pole: keep the longest run of each group
     runs.sort()
     merged: list[tuple[int, int, int]] = []
     for run in runs:
-        if merged and run[0] - merged[-1][0] <= 2 and min(run[2], merged[-1][2]) - max(run[1], merged[-1][1]) > 4:
+        if merged and run[0] - merged[-1][0] <= 3 and min(run[2], merged[-1][2]) - max(run[1], merged[-1][1]) > 4:
             if run[2] - run[1] > merged[-1][2] - merged[-1][1]:
                 merged[-1] = run
             continue
         merged.append(run)
     mask = np.zeros(upright.shape, dtype=bool)
     for c, t, b in merged:
-        mask[t // 2:b // 2 + 1, c // 2] = True
+        mask[t // 2:b // 2 + 1, min(c // 2, w - 1)] = True
     return mask, merged
 
 
@@ -362,20 +368,25 @@ def trees(cam: PinholeCamera, vegetation: np.ndarray, cols: Columns, x_contact: 
 
 def poles(cam: PinholeCamera, runs: list[tuple[int, int, int]], cols: Columns, kerbs: tuple[float, float],
           vegetation: np.ndarray) -> list[Thing]:
-    """A thin cylinder per ridge that stands on the ground near the kerb."""
+    """A thin cylinder per ridge that stands on the ground in the street (its lowest pixel
+    just above ground-labelled pixels, its foot between the facades) and rises above a
+    person's height."""
+    from stages.vision.segment import GROUND
+
     out: list[Thing] = []
     left_kerb, right_kerb = kerbs
     h, w = cols.labels.shape
     for fc, top, bottom in runs:
-        c = fc // 2
-        base_row = bottom / 2.0 + 0.25
-        if abs(base_row - cols.contact[c]) > 2.0:
+        c = min(fc // 2, w - 1)
+        below = min(bottom // 2 + 1, h - 1)
+        if cols.labels[below, c] != GROUND and bottom // 2 + 1 < h:
             continue  # does not reach the ground
+        base_row = bottom / 2.0 + 0.25
         x, y, valid = cam.ground_point(np.array([fc / 2.0 - 0.25]), np.array([base_row]))
         if not valid[0]:
             continue
         x, y = float(x[0]), float(y[0])
-        if not (-left_kerb - 3.0 < x < right_kerb + 3.0) or not 1.0 < y < 120.0:
+        if not (-left_kerb - 1.5 < x < right_kerb + 1.5) or not 2.0 < y < 80.0:
             continue
         dist = math.hypot(x - cam.x_m, y - cam.y_m)
         d_top = cam.rays(np.array([fc / 2.0 - 0.25]), np.array([top / 2.0 - 0.25]))[0]
@@ -383,7 +394,7 @@ def poles(cam: PinholeCamera, runs: list[tuple[int, int, int]], cols: Columns, k
         z_top = cam.height_m + dist * d_top[2] / max(along, 1e-6)
         if top <= 1:
             z_top = max(z_top, 6.0)
-        if z_top < 2.0:
+        if z_top < 3.0:
             continue
         diam = 0.18
         out.append(Thing("pole", [Primitive("", "cylinder", (diam, diam, float(min(z_top, 15.0))), (x, y, 0.0),
