@@ -34,5 +34,9 @@ def read_scene(program: str) -> Scene:
             materials[name] = Surface.model_validate(spec)
         except ValidationError as exc:
             raise SectionError(f"material {name!r} does not fit the model: {exc.errors()[0]['msg']}") from None
-    return Scene(geometry=parts["geometry"], materials=materials, composition=parts["composition"],
+    title = "seig scene"
+    head = prog.header.lstrip()
+    if head.startswith('"""') and ": a scene program written by seig." in head.split("\n", 1)[0]:
+        title = head[3:].split(": a scene program written by seig.", 1)[0]
+    return Scene(title=title, geometry=parts["geometry"], materials=materials, composition=parts["composition"],
                  lighting=parts["lighting"], render=parts["scene"])

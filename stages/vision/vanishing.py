@@ -24,7 +24,7 @@ from stages.vision.image import PhotoArrays, box_blur
 
 MIN_SUPPORT = 60  # edge pixels (on the fine grid) that must agree on the point
 PEAK_RATIO = 1.5  # the winning row's peak against the median row's
-MIN_SHARE = 0.1  # and at least this share of the slanted lines must pass through the point
+MIN_SHARE = 0.07  # and at least this share of the slanted lines must pass through the point
 NEAR_ROWS = 0.08  # edges this close (share of the height) to a candidate row say little about it
 VERTICAL_DEG = 14.0  # edges within this of vertical are candidates for world-vertical lines
 MIN_VERTICAL = 40  # edge pixels needed to read the lean of vertical lines
