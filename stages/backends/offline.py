@@ -22,8 +22,6 @@ hand- or VLM-written one of another shape) gets no candidates (a reverted round)
 from __future__ import annotations
 
 import ast
-import copy
-import math
 import random
 import zlib
 
@@ -33,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scene_program.model import Render, Scene
 from scene_program.reader import read_scene
 from scene_program.sections import STAGE_SECTIONS, SectionError, parse
-from scene_program.writer import PARAM_NAMES, format_params, scene_params, section_params, write_program
+from scene_program.writer import PARAM_NAMES, format_params, scene_params, write_program
 from stages.backends.base import Proposal, RenderSettings, StageContext
 from stages.backends.moves import Move, composition_moves, geometry_moves
 from stages.backends.predict import Predictor
@@ -236,18 +234,16 @@ class OfflineBackend:
             return [base], "sky fitted"
         sun = scene.lighting.sun
         moves = []
-        for de in (-15.0, 0.0, 15.0):
-            for da in (-60.0, -30.0, 0.0, 30.0, 60.0, 180.0):
-                for fs in (0.75, 1.0, 1.3):
-                    if de == da == 0.0 and fs == 1.0:
-                        continue
-                    cand = base.model_copy(deep=True)
-                    cand.lighting.sun = sun.model_copy(update={
-                        "elevation_deg": float(np.clip(sun.elevation_deg + de * step, 5, 89)),
-                        "azimuth_deg": float((sun.azimuth_deg + da * step + 180.0) % 360.0 - 180.0),
-                        "strength": sun.strength * (1 + (fs - 1) * step)})
-                    moves.append(Move(f"sun el {cand.lighting.sun.elevation_deg:.0f} az "
-                                      f"{cand.lighting.sun.azimuth_deg:.0f} x{fs:.2f}", cand))
+        turns = [(de, da, 1.0) for de in (-12.0, 0.0, 12.0) for da in (-45.0, -20.0, 0.0, 20.0, 45.0, 180.0)
+                 if not de == da == 0.0]
+        for de, da, fs in turns + [(0.0, 0.0, 0.75), (0.0, 0.0, 1.3)]:  # the sun turned, raised, lowered, dimmed
+            cand = base.model_copy(deep=True)
+            cand.lighting.sun = sun.model_copy(update={
+                "elevation_deg": float(np.clip(sun.elevation_deg + de * step, 5, 89)),
+                "azimuth_deg": float((sun.azimuth_deg + da * step + 180.0) % 360.0 - 180.0),
+                "strength": sun.strength * (1 + (fs - 1) * step)})
+            moves.append(Move(f"sun el {cand.lighting.sun.elevation_deg:.0f} az "
+                              f"{cand.lighting.sun.azimuth_deg:.0f} x{fs:.2f}", cand))
         for de in (-0.25, 0.25):
             cand = base.model_copy(deep=True)
             cand.lighting = cand.lighting.model_copy(update={"exposure": float(cand.lighting.exposure + de * step)})
@@ -257,4 +253,3 @@ class OfflineBackend:
         return out, "sky fitted; " + "; ".join(m.label for m in ranked[: self.config.candidates - 1])
 
 
-__all__ = ["OfflineBackend", "OfflineConfig", "copy", "math", "section_params"]

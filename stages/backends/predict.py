@@ -19,7 +19,7 @@ import numpy as np
 from scene_program.model import Lighting, Scene
 from stages.scoring import psnr_from_mse
 from stages.vision.image import linear_to_srgb, srgb_to_linear
-from stages.vision.raycast import RayHits, cast, intersect
+from stages.vision.raycast import RayHits, cast, footprint, intersect
 from stages.vision.scene3d import scene_camera, scene_prims
 from stages.vision.shading import LightModel, shading, sun_direction
 
@@ -69,16 +69,43 @@ class Predictor:
             rows[r] = self.render[r][sky[r]].mean(0) if have[r] else fallback[r]
         self.sky_rows = rows
         self.base_psnr = self.score(self.render)
+        self._lit: dict = {}
 
     def score(self, image: np.ndarray) -> float:
         return psnr_from_mse(float(np.mean((image - self.photo) ** 2)))
 
+    def _changed_region(self, cam, prims) -> tuple[int, int, int, int] | None:
+        """The pixel rectangle a scene change can touch: the footprints, before and after, of
+        the objects that differ (the whole grid when the camera moved); None: nothing changed."""
+        if cam != self.camera:
+            return 0, self.h, 0, self.w
+        old = {p.name: p for p in self.prims}
+        new = {p.name: p for p in prims}
+        boxes = []
+        for name in set(old) | set(new):
+            if old.get(name) != new.get(name):
+                for p in (old.get(name), new.get(name)):
+                    if p is not None:
+                        b = footprint(cam, p)
+                        if b is not None:
+                            boxes.append(b)
+        if not boxes:
+            return None
+        return min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes)
+
     def predict_geometry(self, scene: Scene) -> np.ndarray:
         cam = scene_camera(scene, self.w, self.h)
         prims = scene_prims(scene)
-        idx = cast(cam, prims).index
+        region = self._changed_region(cam, prims)
+        if region is None:
+            return self.render.copy()
+        r0, r1, c0, c1 = region
+        idx = self.hits.index.copy()
+        idx_new = cast(cam, prims, region).index
         names = np.array([p.name for p in prims] + [""], dtype=object)
-        new_names = names[np.where(idx >= 0, idx, len(prims))]
+        new_names = self.names[np.where(idx >= 0, idx, len(self.prims))].copy()
+        sub = idx_new[r0:r1, c0:c1]
+        new_names[r0:r1, c0:c1] = names[np.where(sub >= 0, sub, len(prims))]
         old_names = self.names[np.where(self.hits.index >= 0, self.hits.index, len(self.prims))]
         out = self.render.copy()
         changed = new_names != old_names
@@ -143,11 +170,15 @@ class Predictor:
                             light.ground_radiance)
         ambient = shading(normals, no_sun)
         cos = np.clip(normals @ light.sun_dir, 0.0, None)
-        lit = cos > 0
-        if lit.any():
-            blocked = intersect(self.prims, points[lit], np.broadcast_to(light.sun_dir, (int(lit.sum()), 3))).index >= 0
-            idx = np.flatnonzero(lit)
-            lit[idx[blocked]] = False
+        key = tuple(np.round(light.sun_dir, 6))
+        if key not in self._lit:  # shadows depend on the sun's direction only: traced once each
+            lit = cos > 0
+            if lit.any():
+                blocked = intersect(self.prims, points[lit], np.broadcast_to(light.sun_dir, (int(lit.sum()), 3))).index >= 0
+                idx = np.flatnonzero(lit)
+                lit[idx[blocked]] = False
+            self._lit[key] = lit
+        lit = self._lit[key]
         sun = light.sun_strength / math.pi * (cos * lit)[:, None] * light.sun_color
         return ambient + sun
 

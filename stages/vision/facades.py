@@ -13,7 +13,6 @@ road far away) becomes a box across the street.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

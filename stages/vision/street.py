@@ -23,7 +23,7 @@ from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
 from stages.vision.segment import GROUND, VERTICAL
-from stages.vision.things import Thing, cars, height_scale, pole_mask, poles, trees, vegetation_mask
+from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
 ROAD_BEHIND_M = 30.0
 ROAD_AHEAD_M = 400.0

@@ -1,12 +1,11 @@
 """Things that stand in the street: cars on the road, trees (trunk + crown), poles.
 
-- Cars: columns whose upright run meets the ground on the road (in front of the facade
-  line) are something standing in the street. Runs of such columns are cut into cars of
-  car size: the contact points trace the car's rear and near side (an L on the ground),
-  which fixes its footprint; its height comes from where the car's colour ends above the
-  contact, read through the box's own projection. Cars are the one thing of known size in
-  a street, so their measured heights also correct the camera-height prior (the whole
-  layout scales with it: `height_scale`).
+- Cars, by analysis by synthesis: a car-sized box is tried every metre along each kerb
+  and lane; its silhouette (the hull of its projected corners) should hold one colour,
+  unlike the pixels around it on every side, be upright and stand on ground. The best
+  boxes are kept without overlap, then each one's position and height refined. Cars are
+  the one thing of known size in a street, so their measured heights also correct the
+  camera-height prior (the whole layout scales with it: `height_scale`).
 - Trees: green, textured upright blobs are crowns (wide ones are several trees); a crown
   stands on the trunk found below it in front of the facade, or on the sidewalk's line.
 - Poles: thin vertical ridges (darker or lighter than both sides) on the fine grid that
@@ -22,14 +21,12 @@ import numpy as np
 from stages.vision.camera import PinholeCamera
 from stages.vision.columns import Columns
 from stages.vision.image import PhotoArrays, box_blur
-from stages.vision.raycast import Primitive, cast
+from stages.vision.raycast import Primitive
 from stages.vision.superpixels import connected_components
 
 CAR = (1.8, 4.5, 1.5)  # width, length, height of a typical car (metres)
-TRUCK = (2.4, 8.0, 3.2)
 CAR_HEIGHT_M = 1.5  # the known size that calibrates the camera height
 CALIBRATE_SCORE = 10.0  # only cars this clearly seen calibrate it
-CAR_COLOUR_DE = 14.0  # Lab distance at which the colour above a car is no longer the car
 TREE_MAX_CROWN_M = 7.0
 POLE_MIN_FINE_ROWS = 14
 GREEN_A = -5.0
@@ -104,69 +101,6 @@ def pole_mask(pa: PhotoArrays, upright: np.ndarray, vegetation: np.ndarray) -> t
     for c, t, b in merged:
         mask[t // 2:b // 2 + 1, min(c // 2, w - 1)] = True
     return mask, merged
-
-
-def _top_row_of_box(cam: PinholeCamera, prim: Primitive, col: float) -> float | None:
-    """Topmost image row the box covers in column `col` (by ray casting that column)."""
-    rows = np.arange(0, cam.height, 0.5)
-    hit = cast_column(cam, prim, col, rows)
-    if not hit.any():
-        return None
-    return float(rows[np.argmax(hit)])
-
-
-def cast_column(cam: PinholeCamera, prim: Primitive, col: float, rows: np.ndarray) -> np.ndarray:
-    from stages.vision.raycast import intersect
-
-    d = cam.rays(np.full_like(rows, col), rows)
-    return intersect([prim], cam.origin, d).index == 0
-
-
-def _car_top_row(pa: PhotoArrays, cols: np.ndarray, contact: np.ndarray) -> tuple[float, float] | None:
-    """(median column, row) where the car's colour ends going up from its contact rows."""
-    tops = []
-    for c in cols:
-        r0 = int(contact[c]) - 1
-        if r0 < 2:
-            continue
-        base = np.median(pa.lab[max(0, r0 - 2):r0 + 1, c], axis=0)
-        r = r0
-        misses = 0
-        while r > 0:
-            if np.linalg.norm(pa.lab[r - 1, c] - base) > CAR_COLOUR_DE:
-                misses += 1
-                if misses >= 2:
-                    break
-            else:
-                misses = 0
-            r -= 1
-        tops.append(r + misses)
-    if len(tops) < 2:
-        return None
-    return float(np.median(cols)), float(np.percentile(tops, 30))
-
-
-def _fit_height(cam: PinholeCamera, footprint: tuple[float, float, float, float], yaw: float, col: float,
-                top_row: float) -> float | None:
-    """The box height whose projected top in column `col` lands on `top_row` (bisection)."""
-    x0, x1, y0, y1 = footprint
-    lo, hi = 0.3, 6.0
-
-    def top_for(hgt: float) -> float | None:
-        p = Primitive("", "box", (x1 - x0, y1 - y0, hgt), ((x0 + x1) / 2, (y0 + y1) / 2, 0.0), yaw)
-        return _top_row_of_box(cam, p, col)
-
-    t_hi = top_for(hi)
-    if t_hi is None or t_hi > top_row:
-        return None
-    for _ in range(14):
-        mid = (lo + hi) / 2
-        t = top_for(mid)
-        if t is None or t > top_row:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def hull_mask(cam: PinholeCamera, prim: Primitive) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
