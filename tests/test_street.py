@@ -171,3 +171,25 @@ def test_procedural_patterns_render(worker, pattern):
     assert result.ok, result.error
     a = to_array(result.png, (48, 36))
     assert a.std() > 0.02
+
+
+def test_a_street_reconstruction_renders_the_same_standalone(street, worker, tmp_path):
+    """The contract for a street read from a photo: its program, run on its own
+    (python scene.py -- --render out.png), renders seig's own picture."""
+    import subprocess
+    import sys
+
+    from stages.backends.offline import OfflineBackend
+    from stages.scoring import score
+
+    _, _, photo, _ = street
+    program, _ = OfflineBackend().initial_program(photo, RenderSettings(64, 48, 2))
+    path = tmp_path / "scene.py"
+    path.write_text(program)
+    res = subprocess.run([sys.executable, str(path), "--", "--render", "alone.png"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ours = worker.render(RenderRequest(program=program, width=64, height=48, samples=2))
+    assert ours.ok, ours.error
+    assert score((tmp_path / "alone.png").read_bytes(), Image.open(io.BytesIO(ours.png))).psnr >= 40
+    assert all(o.semantic for o in read_scene(program).geometry.objects)

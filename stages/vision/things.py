@@ -286,9 +286,12 @@ def trees(cam: PinholeCamera, vegetation: np.ndarray, cols: Columns, x_contact: 
             return cam.height_m + dist * d[2] / max(along, 1e-6)
 
         z_top, z_bot = z_at(d_top), max(0.8, z_at(d_bot))
-        if z_top - z_bot < 0.8:
-            continue
+        if z_top - z_bot < 1.0 or z_top < 2.5:
+            continue  # green but low: grass or a hedge the labels took for upright
         crown_w = width_m / n
+        if c0 == 0 or c1 == cam.width - 1:  # cut by the frame: as wide as it is high
+            crown_w = max(crown_w, (z_top - z_bot) / 1.15)
+        crown_w = float(np.clip(crown_w, (z_top - z_bot) / 1.6, 1.6 * (z_top - z_bot)))
         for i in range(n):
             off = (i - (n - 1) / 2) * crown_w
             # spread several crowns across the view direction
