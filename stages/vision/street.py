@@ -22,6 +22,7 @@ from stages.vision.facades import Building, GroundMap, edge_map, end_building, k
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
+from stages.vision.refine import refine_buildings
 from stages.vision.segment import GROUND, VERTICAL
 from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
@@ -60,7 +61,7 @@ def _contacts(cam: PinholeCamera, cols: Columns) -> tuple[np.ndarray, np.ndarray
 
 
 def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col: float | None,
-                height_sigma: float, rescale: bool = True) -> StreetLayout | None:
+                height_sigma: float, rescale: bool = True, refine: bool = True) -> StreetLayout | None:
     """The street's layout (module docstring), or None when the ground shows no road."""
     cols = read_columns(pa, labels)
     section = cross_section(cam, cols.labels == GROUND, pa)
@@ -84,7 +85,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         k, n = height_scale(car_things, height_sigma)
         if n and abs(math.log(k)) > 0.01:
             scaled = dataclasses.replace(cam, height_m=round(cam.height_m * k, 4))
-            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False)
+            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine)
             if again is not None:
                 again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {n} car(s)")
                 return again
@@ -121,6 +122,11 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         layout.pieces.append(Piece("tree_crown", t.prims[1], "foliage"))
     for t in pole_things:
         layout.pieces.append(Piece("pole", t.prims[0], "plain"))
+    if refine:
+        movable = [i for i, p in enumerate(layout.pieces) if p.stem.startswith("building_")]
+        fitted = refine_buildings(cam, [p.prim for p in layout.pieces], pa.lab, movable)
+        for p, prim in zip(layout.pieces, fitted):
+            p.prim = prim
     return layout
 
 
