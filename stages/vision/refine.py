@@ -72,7 +72,14 @@ class Partition:
 
 
 def _variants(p: Primitive) -> list[Primitive]:
-    """Nearer and farther facades, lower and higher roofs, shorter and longer ends."""
+    """Per class: a building's facade nearer and farther, its roof lower and higher, its
+    ends shorter and longer; a road's or sidewalk's edges moved; a car slid."""
+    if p.semantic in ("road", "sidewalk", "terrain") and p.shape == "box":
+        return _strip_variants(p)
+    if p.semantic in ("car", "truck"):
+        x, y, z = p.location
+        return [replace(p, location=(x + dx, y + dy, z)) for dx, dy in
+                ((-0.4, 0.0), (0.4, 0.0), (0.0, -1.0), (0.0, 1.0), (0.0, -2.5), (0.0, 2.5))]
     x, y, z = p.location
     sx, sy, sz = p.size
     side = 1.0 if x > 0 else -1.0
@@ -87,6 +94,19 @@ def _variants(p: Primitive) -> list[Primitive]:
             out.append(replace(p, size=(sx, y1 - y0 - d, sz), location=(x, (y0 + d + y1) / 2, z)))
         if y1 + d - y0 > 2.0:
             out.append(replace(p, size=(sx, y1 + d - y0, sz), location=(x, (y0 + y1 + d) / 2, z)))
+    return out
+
+
+def _strip_variants(p: Primitive) -> list[Primitive]:
+    """A strip lying on the ground with one edge moved across the street."""
+    x, y, z = p.location
+    sx, sy, sz = p.size
+    out = []
+    for d in (-1.0, -0.4, 0.4, 1.0):
+        for edge in (-1.0, 1.0):
+            w = sx + d
+            if w > 0.5:
+                out.append(replace(p, size=(w, sy, sz), location=(x + edge * d / 2, y, z)))
     return out
 
 
