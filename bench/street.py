@@ -18,6 +18,10 @@ and never tuned on these. `--check-raycast N` first checks, on N streets, that t
 caster agrees with Blender's own object-ID pass (the maps the scores rest on).
 
     .venv/bin/python bench/street.py [--seeds 9001-9008] [--initial-only] [--no-one-shot] [--check-raycast 2]
+                                     [--oracle-height]
+
+`--oracle-height` is a diagnostic, not a result: the camera height prior becomes each street's
+true height, which shows how much of the depth error is the scale a single photo cannot fix.
 
 Writes bench/out/street/: the photos and programs, summary.json, and contact.png (photo |
 staged render | true depth | reconstructed depth | true classes | reconstructed classes).
@@ -144,6 +148,9 @@ def main() -> int:
     p.add_argument("--initial-only", action="store_true", help="score the classical-vision program only (no stages)")
     p.add_argument("--no-one-shot", action="store_true")
     p.add_argument("--check-raycast", type=int, default=0, metavar="N")
+    p.add_argument("--oracle-height", action="store_true",
+                   help="diagnostic: the camera height prior set to each street's true height (how much of the "
+                        "depth error is the unknown scale)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
     args = p.parse_args()
@@ -168,7 +175,11 @@ def main() -> int:
             settings = render_settings(photo.size, cfg)
             flat = flat_psnr(photo.compare)
             t0 = time.perf_counter()
-            backend = OfflineBackend(cfg.offline)
+            offline = cfg.offline
+            if args.oracle_height:
+                true_h = truth.composition.camera.location[2]
+                offline = offline.model_copy(update={"camera": offline.camera.model_copy(update={"height_m": true_h})})
+            backend = OfflineBackend(offline)
             if args.initial_only:
                 rec, _ = start_reconstruction(photo, backend, worker, settings, seed=cfg.seed)
             else:
@@ -182,7 +193,7 @@ def main() -> int:
                 row["stages"] = {s.stage: s.best_scores.psnr for s in rec.stages if s.best_scores}
                 if not args.no_one_shot:
                     t1 = time.perf_counter()
-                    one = reconstruct(photo, OfflineBackend(cfg.offline), worker, settings, [ONE_SHOT], seed=cfg.seed)
+                    one = reconstruct(photo, OfflineBackend(offline), worker, settings, [ONE_SHOT], seed=cfg.seed)
                     row["one_shot_time_s"] = time.perf_counter() - t1
                     finals.append(("one_shot", one.final_program, one.final_scores))
             for key, prog, scores in finals:

@@ -1,12 +1,12 @@
-"""Fit the buildings to the photo by analysis by synthesis: the partition test.
+"""Fit the street's solids to the photo by analysis by synthesis: the partition test.
 
 Every object should cover pixels of one colour: the ray-cast map of which object each pixel
 shows partitions the photo, and the better the solids stand, the less colour varies within
 each part (the sky, whose colour changes with height, counts per row). So each building's
 facade line, height and two ends are tried a little nearer and farther, higher and lower,
-coordinate by coordinate, keeping a change when the partition's summed squared colour
-error (Lab, on a grid of half the analysis size) drops. Only the rectangle a change touches
-is re-cast.
+each road's and sidewalk's edges moved across the street, each car slid across and along
+it, keeping a change when the partition's summed squared colour error (Lab, on a grid of
+half the analysis size) drops. Only the rectangle a change touches is re-cast.
 """
 from __future__ import annotations
 
@@ -110,9 +110,10 @@ def _strip_variants(p: Primitive) -> list[Primitive]:
     return out
 
 
-def refine_buildings(cam: PinholeCamera, prims: list[Primitive], lab: np.ndarray,
+def refine_solids(cam: PinholeCamera, prims: list[Primitive], lab: np.ndarray,
                      movable: list[int]) -> list[Primitive]:
-    """`prims` with the objects at `movable` (buildings) fitted by the partition test."""
+    """`prims` with the objects at `movable` (buildings, road, sidewalks, cars) fitted by the
+    partition test."""
     part = Partition(cam, prims, lab)
     for _ in range(PASSES):
         changed = False

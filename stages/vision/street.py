@@ -22,7 +22,7 @@ from stages.vision.facades import Building, GroundMap, edge_map, end_building, k
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
-from stages.vision.refine import refine_buildings
+from stages.vision.refine import refine_solids
 from stages.vision.segment import GROUND, VERTICAL
 from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
@@ -124,7 +124,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         layout.pieces.append(Piece("pole", t.prims[0], "plain"))
     if refine:
         movable = [i for i, p in enumerate(layout.pieces) if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
-        fitted = refine_buildings(cam, [p.prim for p in layout.pieces], pa.lab, movable)
+        fitted = refine_solids(cam, [p.prim for p in layout.pieces], pa.lab, movable)
         for p, prim in zip(layout.pieces, fitted):
             p.prim = prim
     return layout
