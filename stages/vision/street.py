@@ -123,7 +123,8 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     for t in pole_things:
         layout.pieces.append(Piece("pole", t.prims[0], "plain"))
     if refine:
-        movable = [i for i, p in enumerate(layout.pieces) if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
+        movable = [i for i, p in enumerate(layout.pieces)
+                   if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
         fitted = refine_solids(cam, [p.prim for p in layout.pieces], pa.lab, movable)
         for p, prim in zip(layout.pieces, fitted):
             p.prim = prim
