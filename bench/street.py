@@ -18,10 +18,11 @@ and never tuned on these. `--check-raycast N` first checks, on N streets, that t
 caster agrees with Blender's own object-ID pass (the maps the scores rest on).
 
     .venv/bin/python bench/street.py [--seeds 9001-9008] [--initial-only] [--no-one-shot] [--check-raycast 2]
-                                     [--oracle-height]
+                                     [--oracle-camera]
 
-`--oracle-height` is a diagnostic, not a result: the camera height prior becomes each street's
-true height, which shows how much of the depth error is the scale a single photo cannot fix.
+`--oracle-camera` is a diagnostic, not a result: the camera height and focal length priors
+become each street's true ones (the depth of a ground point scales with both), which shows how
+much of the depth error is the scale a single photo cannot fix.
 
 Writes bench/out/street/: the photos and programs, summary.json, and contact.png (photo |
 staged render | true depth | reconstructed depth | true classes | reconstructed classes).
@@ -148,9 +149,9 @@ def main() -> int:
     p.add_argument("--initial-only", action="store_true", help="score the classical-vision program only (no stages)")
     p.add_argument("--no-one-shot", action="store_true")
     p.add_argument("--check-raycast", type=int, default=0, metavar="N")
-    p.add_argument("--oracle-height", action="store_true",
-                   help="diagnostic: the camera height prior set to each street's true height (how much of the "
-                        "depth error is the unknown scale)")
+    p.add_argument("--oracle-camera", action="store_true",
+                   help="diagnostic: the camera height and focal length priors set to each street's true ones (how "
+                        "much of the depth error is the scale a single photo cannot fix)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
     args = p.parse_args()
@@ -176,9 +177,11 @@ def main() -> int:
             flat = flat_psnr(photo.compare)
             t0 = time.perf_counter()
             offline = cfg.offline
-            if args.oracle_height:
-                true_h = truth.composition.camera.location[2]
-                offline = offline.model_copy(update={"camera": offline.camera.model_copy(update={"height_m": true_h})})
+            if args.oracle_camera:
+                tc = truth.composition.camera
+                offline = offline.model_copy(update={"camera": offline.camera.model_copy(update={
+                    "height_m": tc.location[2], "height_log_sigma": 0.01, "focal_mm": tc.focal_mm,
+                    "focal_log_sigma": 0.01})})
             backend = OfflineBackend(offline)
             if args.initial_only:
                 rec, _ = start_reconstruction(photo, backend, worker, settings, seed=cfg.seed)
