@@ -1,18 +1,19 @@
-"""Quality of the offline backend: PSNR / SSIM / photometric loss after each stage,
-staged against one-shot (the same total rounds spent on the whole program at once),
-on the sample photos and on a synthetic set whose true programs are known.
+"""Quality of the offline backend on the sample photos: PSNR / SSIM / photometric loss after
+each stage, staged against one-shot (the same total rounds spent on the whole program at
+once), and the gains over a flat image of the photo's mean colour. Optionally a few
+synthetic streets too (bench/street.py scores those in 3D).
 
-    .venv/bin/python bench/quality.py [--long-side 256 --samples 16 --synthetic 5 --out bench/out/quality]
+    .venv/bin/python bench/quality.py [--long-side 256 --samples 16 --synthetic 0 --out bench/out/quality]
 
 Floors, computed the same way (docs/contracts.md, "Scores"): a flat image of the photo's mean colour and an
-image of each row's mean colour. Prints a table per image and the means, then JSON.
+image of each row's mean colour. Prints a table per image and the means, then JSON; writes a
+contact sheet (photo | initial render | staged render) to the output folder.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from blender_actors.config import WorkerConfig  # noqa: E402
 from blender_actors.worker import BlenderWorker  # noqa: E402
-from scene_program.examples import street_scene  # noqa: E402
+from blender_actors.protocol import RenderRequest  # noqa: E402
+from scene_program.examples import random_street  # noqa: E402
 from scene_program.model import Render  # noqa: E402
 from scene_program.writer import write_program  # noqa: E402
 from stages.backends.offline import OfflineBackend, OfflineConfig  # noqa: E402
@@ -44,34 +46,16 @@ def floors(photo: Photo) -> tuple[float, float]:
     return score_arrays(flat, a).psnr, score_arrays(rows, a).psnr
 
 
-def synthetic_photos(n: int, worker: BlenderWorker, seed: int = 7) -> list[Photo]:
-    """Street scenes with known, randomised parameters, rendered as the 'photos'."""
-    rng = random.Random(seed)
+def synthetic_photos(n: int, worker: BlenderWorker, first_seed: int = 9001) -> list[Photo]:
+    """Random streets (scene_program.examples.random_street, the street benchmark's evaluation
+    seeds), rendered as the 'photos'."""
     out = []
-    for i in range(n):
-        scene = street_scene(Render(width=256, height=192, samples=32))
-        cam = scene.composition.camera
-        cam.yaw_deg = rng.uniform(-12, 12)
-        cam.pitch_deg = rng.uniform(-6, 4)
-        cam.focal_mm = rng.uniform(20, 35)
-        scene.lighting.sun.elevation_deg = rng.uniform(15, 70)
-        scene.lighting.sun.azimuth_deg = rng.uniform(-90, 90)
-        for surf in scene.materials.values():
-            surf.color = tuple(float(np.clip(c * rng.uniform(0.7, 1.3), 0, 1)) for c in surf.color)
-        for obj in scene.geometry.objects:
-            if obj.name.startswith("building"):
-                obj.size = (obj.size[0], obj.size[1], obj.size[2] * rng.uniform(0.6, 1.5))
-        program = write_program(scene)
-        result = worker.render(worker_request(program))
+    for seed in range(first_seed, first_seed + n):
+        program = write_program(random_street(seed, Render(width=256, height=192, samples=32)))
+        result = worker.render(RenderRequest(program=program, width=256, height=192, samples=32))
         assert result.ok, result.error
-        out.append(decode(result.png, f"synthetic_street_{i + 1}"))
+        out.append(decode(result.png, f"street_{seed}"))
     return out
-
-
-def worker_request(program: str):
-    from blender_actors.protocol import RenderRequest
-
-    return RenderRequest(program=program, width=256, height=192, samples=32)
 
 
 def run(photo: Photo, worker, cfg: ReconstructConfig, one_shot: bool):
@@ -85,7 +69,7 @@ def main() -> int:
     p.add_argument("--long-side", type=int, default=256)
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--candidates", type=int, default=3)
-    p.add_argument("--synthetic", type=int, default=5)
+    p.add_argument("--synthetic", type=int, default=0)
     p.add_argument("--photos", default=str(ROOT / "examples" / "photos"))
     p.add_argument("--limit", type=int, default=0, help="at most this many sample photos (0: all)")
     p.add_argument("--no-one-shot", action="store_true")
@@ -95,8 +79,8 @@ def main() -> int:
                             offline=OfflineConfig(candidates=args.candidates))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with BlenderWorker(WorkerConfig(threads=2)) as worker:
+    rows, tiles = [], []
+    with BlenderWorker(WorkerConfig(threads=2, job_timeout_s=300)) as worker:
         photos = [decode(f.read_bytes(), f.stem) for f in sorted(Path(args.photos).glob("*.jpg"))]
         if args.limit:
             photos = photos[: args.limit]
@@ -113,7 +97,14 @@ def main() -> int:
                    "staged": staged.final_scores.model_dump(), "time_s": t_staged,
                    "stage_time_s": {s.stage: s.time_s for s in staged.stages},
                    "one_shot": one.final_scores.model_dump() if one else None, "renders": staged.renders}
+            ssim_flat = score_arrays(np.broadcast_to(photo.compare.mean((0, 1)), photo.compare.shape), photo.compare).ssim
+            row["ssim_flat"] = ssim_flat
             rows.append(row)
+            size = (photo.compare.shape[1], photo.compare.shape[0])
+            initial_png = staged.stages[0].rounds[0].candidates[0].png if staged.stages else staged.final_png
+            tiles.append([photo.image.convert("RGB").resize(size)] + [
+                Image.open(io.BytesIO(png)).convert("RGB").resize(size) if png else Image.new("RGB", size)
+                for png in (initial_png, staged.final_png)])
             Image.open(io.BytesIO(staged.final_png)).save(out / f"{photo.name}_staged.png")
             photo.image.save(out / f"{photo.name}_photo.png")
             (out / f"{photo.name}_scene.py").write_text(staged.final_program)
@@ -141,10 +132,21 @@ def main() -> int:
         }
         s = summary[kind]
         s["gain_over_flat_db"] = s["staged_psnr"] - s["flat"]
+        s["initial_gain_over_flat_db"] = s["initial_psnr"] - s["flat"]
+        s["ssim_flat"] = mean(lambda r: r["ssim_flat"])
+        s["ssim_gain"] = s["staged_ssim"] - s["ssim_flat"]
         if s["one_shot_psnr"] is not None:
             s["staging_gain_db"] = s["staged_psnr"] - s["one_shot_psnr"]
     (out / "summary.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     print(json.dumps(summary))
+    if tiles:
+        w, h = max(t[0].size[0] for t in tiles), max(t[0].size[1] for t in tiles)
+        sheet = Image.new("RGB", (3 * (w + 4), len(tiles) * (h + 4)), "white")
+        for k, row_t in enumerate(tiles):
+            for j, t in enumerate(row_t):
+                sheet.paste(t, (j * (w + 4), k * (h + 4)))
+        sheet.save(out / "contact.png")
+        print(f"contact sheet (photo | initial render | staged render): {out / 'contact.png'}")
     return 0
 
 

@@ -28,12 +28,12 @@ from blender_actors.protocol import RenderRequest  # noqa: E402
 from blender_actors.worker import BlenderWorker  # noqa: E402
 from scene_program.writer import write_program  # noqa: E402
 from stages.photo import Photo  # noqa: E402
-from stages.scoring import psnr_from_mse, score, score_arrays  # noqa: E402
+from stages.scoring import psnr_from_mse, score  # noqa: E402
 from stages.vision.photo_to_scene import read_photo, scene_from_reading  # noqa: E402
 from stages.vision.preview import preview  # noqa: E402
 from stages.vision.segment import CLASS_NAMES  # noqa: E402
 
-DEFAULT_PHOTOS = ROOT.parent / "shared" / "samples" / "photos"
+DEFAULT_PHOTOS = ROOT / "examples" / "photos"
 LABEL_COLOURS = np.array([[70, 140, 255], [230, 70, 50], [70, 200, 70]], dtype=np.uint8)
 
 
@@ -87,9 +87,10 @@ def run(photos_dir: Path, out_dir: Path, long_side: int, samples: int) -> int:
             fl, rw = floors(photo.compare)
             rows.append((path.stem, s.psnr, s.ssim, fl, rw))
             frac = ", ".join(f"{n} {reading.segmentation.fraction(i):.2f}" for i, n in enumerate(CLASS_NAMES))
+            classes = sorted({o.semantic for o in scene.geometry.objects})
             print(f"{path.stem:20s} psnr {s.psnr:6.2f}  ssim {s.ssim:.3f}  (flat {fl:5.2f}, rows {rw:5.2f}; preview {p.psnr:5.2f})  "
-                  f"objects {len(scene.geometry.objects):2d}  {reading.horizon.describe()}, pitch "
-                  f"{reading.camera.pitch_deg:.1f}; {frac}; vision {vision_s:.2f} s, render {result.record.wall_s:.2f} s")
+                  f"{reading.mode}, objects {len(scene.geometry.objects):2d} ({', '.join(classes)}); "
+                  f"{reading.fit.describe()}; {frac}; vision {vision_s:.2f} s, render {result.record.wall_s:.2f} s")
     arr = np.array([r[1:] for r in rows], dtype=float)
     print(f"{'mean':20s} psnr {np.nanmean(arr[:, 0]):6.2f}  ssim {np.nanmean(arr[:, 1]):.3f}  "
           f"(flat {arr[:, 2].mean():5.2f}, rows {arr[:, 3].mean():5.2f})")
@@ -100,22 +101,19 @@ def run(photos_dir: Path, out_dir: Path, long_side: int, samples: int) -> int:
 def calibrate() -> int:
     """Render grey test scenes with Cycles and print them next to stages.vision.shading's
     prediction (linear light, red channel): the constants there were measured this way."""
-    from scene_program.model import (Camera, Composition, Geometry, Lighting, ObjectShape, Placement, Render,
-                                     Scene, Sky, Sun, Surface)
+    from scene_program.model import Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface
     from stages.vision.camera import PinholeCamera
     from stages.vision.image import srgb_to_linear
     from stages.vision.shading import LightModel, gloss_fraction, rendered, shading, sun_direction
 
     def scene(sky: float, sun: float, ground: float = 0.5, elev: float = 45.0) -> Scene:
-        objs = [ObjectShape(name="ground", shape="plane", size=(1000, 1000, 1)),
-                ObjectShape(name="panel", shape="box", size=(4, 0.2, 4))]
+        objs = [ObjectShape(name="terrain", semantic="terrain", shape="plane", size=(1000, 1000, 1)),
+                ObjectShape(name="wall", semantic="wall", shape="box", size=(4, 0.2, 4), location=(0, 10, 0))]
         return Scene(
             geometry=Geometry(objects=objs),
-            materials={"ground": Surface(color=(ground,) * 3, roughness=1.0),
-                       "panel": Surface(color=(0.5,) * 3, roughness=1.0)},
-            composition=Composition(camera=Camera(location=(0, 0, 1.6), pitch_deg=0, focal_mm=28),
-                                    objects={"ground": Placement(location=(0, 0, 0)),
-                                             "panel": Placement(location=(0, 10, 0))}),
+            materials={"terrain": Surface(color=(ground,) * 3, roughness=1.0),
+                       "wall": Surface(color=(0.5,) * 3, roughness=1.0)},
+            composition=Composition(camera=Camera(location=(0, 0, 1.6), pitch_deg=0, focal_mm=28)),
             lighting=Lighting(sun=Sun(strength=sun, elevation_deg=elev, azimuth_deg=0, color=(1, 1, 1)),
                               sky=Sky(zenith=(sky,) * 3, horizon=(sky,) * 3, ground=(0, 0, 0), strength=1.0)),
             render=Render(width=96, height=64, samples=64))

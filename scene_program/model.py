@@ -56,12 +56,20 @@ class Geometry(_Strict):
     objects: list[ObjectShape]
 
 
+Pattern = Literal["plain", "noise", "brick", "foliage"]
+
+
 class Surface(_Strict):
+    """A procedural material: a colour whose brightness a pattern varies by +-noise_strength
+    (noise: plaster, asphalt, bark; brick: courses on walls; foliage: leaf clumps), with
+    noise_scale features per metre in world space (for brick: bricks per metre along a course)."""
+
     color: RGB
     roughness: float = Field(0.7, ge=0, le=1)
     metallic: float = Field(0.0, ge=0, le=1)
-    noise_scale: float = Field(4.0, gt=0)
+    noise_scale: float = Field(4.0, gt=0, le=1000)
     noise_strength: float = Field(0.0, ge=0, le=1)
+    pattern: Pattern = "noise"
 
 
 class Adjustment(_Strict):

@@ -1,6 +1,7 @@
 """The classical-vision half of the offline backend (stages.vision): photo -> initial Scene.
 
-Fast: the vision steps are numpy only; one tiny Blender render checks the end to end."""
+Fast: the vision steps are numpy only; one tiny Blender render checks the end to end.
+Streets (synthetic, with known ground truth) are tested in test_street.py."""
 from __future__ import annotations
 
 import io
@@ -58,10 +59,15 @@ def test_same_photo_and_seed_give_the_same_scene(photos, scenes):
     assert a.render.seed == 3 and scenes[photos[-1].stem].render.seed == 0
 
 
+def ground_of(scene: Scene) -> str:
+    """The name of the ground plane everything stands on (terrain, road or floor)."""
+    return next(o.name for o in scene.geometry.objects if o.shape == "plane")
+
+
 def test_different_photos_give_different_programs(scenes):
     programs = {name: write_program(s) for name, s in scenes.items()}
     assert len(set(programs.values())) == len(programs)
-    colours = {name: s.materials["ground"].color for name, s in scenes.items()}
+    colours = {name: s.materials[ground_of(s)].color for name, s in scenes.items()}
     assert len(set(colours.values())) == len(colours)
 
 
@@ -75,7 +81,7 @@ def test_every_scene_validates_passes_the_sandbox_and_names_objects(scenes):
         names = [o.name for o in scene.geometry.objects]
         assert len(names) == len(set(names)), name
         assert all(NAME.match(n) for n in names), names
-        assert "ground" in names
+        assert ground_of(scene) in ("terrain", "road", "floor"), names
         numbered: dict[str, list[int]] = {}
         for n in names:
             base, _, num = n.rpartition("_")
@@ -84,7 +90,21 @@ def test_every_scene_validates_passes_the_sandbox_and_names_objects(scenes):
         assert all(v == list(range(1, len(v) + 1)) for v in numbered.values()), names
         assert set(scene.materials) == set(names)
         for obj in scene.geometry.objects:
-            assert obj.location[2] >= 0.0  # everything stands on the ground or on something
+            assert obj.location[2] >= -0.02  # everything stands on the ground or on something
+
+
+def test_no_object_is_a_thin_slab_facing_the_camera(scenes):
+    """3D-true: an upright piece seen face-on has a real depth behind its face (fair play:
+    no camera-facing billboards), and a box's depth is at least a quarter of a metre unless
+    it lies flat on the ground (a road, a sidewalk, a strip of grass)."""
+    for name, scene in scenes.items():
+        for o in scene.geometry.objects:
+            if o.shape != "box":
+                continue
+            lying = o.size[2] < 0.3
+            facing = abs(((o.yaw_deg + 90) % 180) - 90) < 20  # its x axis across the view
+            if not lying and facing:
+                assert o.size[1] >= 0.14, (name, o.name, o.size)
 
 
 def test_horizon_of_a_sky_over_ground_image_is_near_the_middle():
@@ -101,8 +121,8 @@ def test_sky_over_ground_gives_a_ground_plane_and_the_image_sky_colours():
     image = split_image()
     r = read_photo(image)
     scene = initial_scene(image, 96, 72, 4)
-    shapes = {o.name: o.shape for o in scene.geometry.objects}
-    assert shapes["ground"] == "plane"
+    ground = ground_of(scene)
+    assert {o.name: o.semantic for o in scene.geometry.objects}[ground] in ("terrain", "road")
     # the world gradient, seen through the camera, reproduces the sky rows' colours
     h, w = r.arrays.shape
     for row in (2, h // 4, h // 2 - 3):

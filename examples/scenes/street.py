@@ -69,48 +69,112 @@ def build_geometry():
 
 # === seig:materials ===
 MATERIALS = {
-    'terrain': {'color': [0.42, 0.4, 0.34], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.15},
-    'road': {'color': [0.24, 0.24, 0.25], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.1},
-    'sidewalk_left': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
-    'sidewalk_right': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
-    'building_left_1': {'color': [0.7, 0.52, 0.4], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'building_left_2': {'color': [0.82, 0.78, 0.7], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'building_left_3': {'color': [0.55, 0.35, 0.3], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'building_right_1': {'color': [0.78, 0.74, 0.66], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'building_right_2': {'color': [0.45, 0.47, 0.52], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'building_right_3': {'color': [0.66, 0.58, 0.48], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08},
-    'car_1': {'color': [0.65, 0.08, 0.07], 'roughness': 0.3, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
-    'tree_1_trunk': {'color': [0.3, 0.22, 0.15], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
-    'tree_1_crown': {'color': [0.2, 0.38, 0.14], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.3},
-    'pole_1': {'color': [0.35, 0.36, 0.38], 'roughness': 0.4, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0},
+    'terrain': {'color': [0.42, 0.4, 0.34], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.15, 'pattern': 'noise'},
+    'road': {'color': [0.24, 0.24, 0.25], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.1, 'pattern': 'noise'},
+    'sidewalk_left': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0, 'pattern': 'noise'},
+    'sidewalk_right': {'color': [0.62, 0.6, 0.57], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0, 'pattern': 'noise'},
+    'building_left_1': {'color': [0.7, 0.52, 0.4], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'building_left_2': {'color': [0.82, 0.78, 0.7], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'building_left_3': {'color': [0.55, 0.35, 0.3], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'building_right_1': {'color': [0.78, 0.74, 0.66], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'building_right_2': {'color': [0.45, 0.47, 0.52], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'building_right_3': {'color': [0.66, 0.58, 0.48], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.08, 'pattern': 'noise'},
+    'car_1': {'color': [0.65, 0.08, 0.07], 'roughness': 0.3, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0, 'pattern': 'noise'},
+    'tree_1_trunk': {'color': [0.3, 0.22, 0.15], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0, 'pattern': 'noise'},
+    'tree_1_crown': {'color': [0.2, 0.38, 0.14], 'roughness': 0.8, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.3, 'pattern': 'noise'},
+    'pole_1': {'color': [0.35, 0.36, 0.38], 'roughness': 0.4, 'metallic': 0.0, 'noise_scale': 6.0, 'noise_strength': 0.0, 'pattern': 'noise'},
 }
 
 
+def pattern_factor(nodes, links, spec):
+    """A procedural brightness pattern around 0.5, in world space (features per metre):
+    noise (plaster, asphalt, bark), brick (courses along any wall), foliage (leaf clumps)."""
+    scale = spec["noise_scale"]
+    position = nodes.new("ShaderNodeNewGeometry").outputs["Position"]
+    pattern = spec.get("pattern", "noise")
+    if pattern == "brick":
+        split = nodes.new("ShaderNodeSeparateXYZ")
+        along = nodes.new("ShaderNodeMath")
+        along.operation = "ADD"
+        wall = nodes.new("ShaderNodeCombineXYZ")
+        links.new(position, split.inputs["Vector"])
+        links.new(split.outputs["X"], along.inputs[0])
+        links.new(split.outputs["Y"], along.inputs[1])
+        links.new(along.outputs[0], wall.inputs["X"])
+        links.new(split.outputs["Z"], wall.inputs["Y"])
+        brick = nodes.new("ShaderNodeTexBrick")
+        brick.inputs["Scale"].default_value = 1.0
+        brick.inputs["Brick Width"].default_value = 1.0 / scale
+        brick.inputs["Row Height"].default_value = 0.35 / scale
+        brick.inputs["Mortar Size"].default_value = 0.04 / scale
+        brick.inputs["Color1"].default_value = (0.55, 0.55, 0.55, 1.0)
+        brick.inputs["Color2"].default_value = (0.4, 0.4, 0.4, 1.0)
+        brick.inputs["Mortar"].default_value = (0.75, 0.75, 0.75, 1.0)
+        links.new(wall.outputs["Vector"], brick.inputs["Vector"])
+        return brick.outputs["Color"]
+    if pattern == "foliage":
+        cells = nodes.new("ShaderNodeTexVoronoi")
+        cells.inputs["Scale"].default_value = scale
+        links.new(position, cells.inputs["Vector"])
+        return cells.outputs["Distance"]
+    noise = nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = scale
+    links.new(position, noise.inputs["Vector"])
+    return noise.outputs["Factor"]
+
+
+def make_material(name, spec):
+    """A Principled BSDF; a pattern (strength > 0) varies its brightness around the colour."""
+    mat = bpy.data.materials.new(name)
+    nodes = mat.node_tree.nodes
+    links = mat.node_tree.links
+    bsdf = nodes["Principled BSDF"]
+    bsdf.inputs["Base Color"].default_value = srgb_to_linear(spec["color"]) + [1.0]
+    bsdf.inputs["Roughness"].default_value = spec["roughness"]
+    bsdf.inputs["Metallic"].default_value = spec["metallic"]
+    strength = spec["noise_strength"]
+    if strength > 0 and spec.get("pattern", "noise") != "plain":
+        gain = nodes.new("ShaderNodeMath")
+        gain.operation = "MULTIPLY_ADD"
+        gain.inputs[1].default_value = 2.0 * strength
+        gain.inputs[2].default_value = 1.0 - strength
+        tint = nodes.new("ShaderNodeHueSaturation")
+        tint.inputs["Color"].default_value = bsdf.inputs["Base Color"].default_value
+        links.new(pattern_factor(nodes, links, spec), gain.inputs[0])
+        links.new(gain.outputs[0], tint.inputs["Value"])
+        links.new(tint.outputs["Color"], bsdf.inputs["Base Color"])
+    return mat
+
+
 def build_materials(objects):
-    """A Principled BSDF per object; optional noise varies its brightness (procedural)."""
+    """One material per MATERIALS entry. An object without an entry of its own (one the
+    geometry stage just added) wears the material of the object whose name its own extends
+    (building_left_2_b: building_left_2's), else of the first of its class whose name ends
+    the same way (tree_4_crown: tree_1_crown's), else of the first of its class, so a new
+    piece looks like its kind until the materials stage fits it."""
+    made = {}
     for name, spec in MATERIALS.items():
-        if name not in objects:
-            continue
-        mat = bpy.data.materials.new(name)
-        nodes = mat.node_tree.nodes
-        links = mat.node_tree.links
-        bsdf = nodes["Principled BSDF"]
-        bsdf.inputs["Base Color"].default_value = srgb_to_linear(spec["color"]) + [1.0]
-        bsdf.inputs["Roughness"].default_value = spec["roughness"]
-        bsdf.inputs["Metallic"].default_value = spec["metallic"]
-        if spec["noise_strength"] > 0:
-            noise = nodes.new("ShaderNodeTexNoise")
-            noise.inputs["Scale"].default_value = spec["noise_scale"]
-            gain = nodes.new("ShaderNodeMath")
-            gain.operation = "MULTIPLY_ADD"
-            gain.inputs[1].default_value = 2.0 * spec["noise_strength"]
-            gain.inputs[2].default_value = 1.0 - spec["noise_strength"]
-            tint = nodes.new("ShaderNodeHueSaturation")
-            tint.inputs["Color"].default_value = bsdf.inputs["Base Color"].default_value
-            links.new(noise.outputs["Factor"], gain.inputs[0])
-            links.new(gain.outputs[0], tint.inputs["Value"])
-            links.new(tint.outputs["Color"], bsdf.inputs["Base Color"])
-        objects[name].data.materials.append(mat)
+        if name in objects:
+            made[name] = make_material(name, spec)
+    by_class = {}
+    for name, mat in made.items():
+        by_class.setdefault(objects[name]["semantic"], mat)
+    for name, obj in objects.items():
+        mat = made.get(name)
+        base = name
+        while mat is None and "_" in base:
+            base = base.rsplit("_", 1)[0]
+            mat = made.get(base)
+        if mat is None:
+            last = name.rsplit("_", 1)[-1]
+            for other, other_mat in made.items():
+                if other.rsplit("_", 1)[-1] == last and objects[other]["semantic"] == obj["semantic"]:
+                    mat = other_mat
+                    break
+        if mat is None:
+            mat = by_class.get(obj["semantic"])
+        if mat is not None:
+            obj.data.materials.append(mat)
 
 # === seig:composition ===
 COMPOSITION = {

@@ -1,44 +1,53 @@
 """The offline backend: classical vision for the first program, then render-and-compare
-tuning of each section's numbers. No model, deterministic for a seed.
+tuning in which each stage does its own job. No model, deterministic for a seed.
 
 Per round it proposes a few candidates (config `candidates`) for the stage's section:
-- materials: per-object colour fitted analytically. An object-ID pass (stages.masks)
-  says which pixels each object covers; in linear light a diffuse pixel scales with its
-  albedo, so albedo *= (photo / render)^alpha over the object's pixels, alpha varied
-  across candidates (damped, full, over-relaxed); plus roughness/texture perturbations.
-- lighting: the sky gradient's zenith and horizon colours fitted the same way over the
-  background pixels (upper and lower halves); sun strength/elevation and exposure searched.
-- geometry, composition: seeded coordinate search (sizes; camera pitch, yaw, height,
-  focal length; object positions) with steps that shrink round by round.
-Works on the section dicts that scene_program.writer writes; a section it cannot read
-(a hand- or VLM-written one of another shape) gets no candidates (a reverted round).
+- geometry: structural moves where the residual against the photo is largest (moves.py:
+  heights, facades, building ends, splits, merges, removals, additions), pre-screened in
+  numpy (predict.py) so that only the most promising are rendered;
+- materials: per-object colour fitted analytically through an object-ID pass (stages.masks:
+  one flat Workbench render gives exact masks of any program): in linear light a diffuse
+  pixel scales with its albedo, so albedo *= (photo / render)^alpha over the object's pixels,
+  alpha varied across candidates; and the procedural texture's strength set from the
+  photo's own contrast on each object;
+- composition: the camera (pitch, yaw, roll, focal length, height) and objects slid along
+  their contact lines, pre-screened the same way;
+- lighting: the sky gradient fitted analytically over the background pixels, the sun's
+  direction, strength and the exposure searched with shadows traced in numpy.
+The one-shot baseline spends the same rounds and candidates on the whole program: its
+candidate i takes each section's i-th best move at once.
+Works on programs in seig's layout (scene_program.reader); a section it cannot read (a
+hand- or VLM-written one of another shape) gets no candidates (a reverted round).
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
+import ast
 import random
 import zlib
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scene_program.model import Render
+from scene_program.model import Render, Scene
+from scene_program.reader import read_scene
 from scene_program.sections import STAGE_SECTIONS, SectionError, parse
-from scene_program.writer import PARAM_NAMES, format_params, section_params, write_program
+from scene_program.writer import PARAM_NAMES, format_params, scene_params, write_program
 from stages.backends.base import Proposal, RenderSettings, StageContext
+from stages.backends.moves import Move, composition_moves, geometry_moves
+from stages.backends.predict import Predictor
 from stages.definitions import WHOLE_PROGRAM
 from stages.masks import object_masks
 from stages.photo import Photo
 from stages.records import Usage
 from stages.scoring import to_array
+from stages.vision.calibrate import CameraPrior
 
 
 class OfflineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     candidates: int = Field(3, ge=1, le=16, description="candidate programs rendered per round")
     step_decay: float = Field(0.7, gt=0, le=1, description="search steps shrink by this factor each round")
+    camera: CameraPrior = Field(default_factory=CameraPrior, description="the camera before the photo says otherwise")
 
 
 def _lin(c: np.ndarray) -> np.ndarray:
@@ -59,13 +68,17 @@ def _fit_colour(colour, photo_px: np.ndarray, render_px: np.ndarray, alpha: floa
     return [round(float(v), 4) for v in _srgb(_lin(np.asarray(colour, dtype=np.float64)) * ratio)]
 
 
-def _object_locations(program: str) -> dict[str, list[float]]:
-    """{name: location} of the geometry section's objects (composition shifts them)."""
-    try:
-        geometry = section_params(parse(program).get("geometry"), "geometry")
-        return {o["name"]: list(o.get("location", (0.0, 0.0, 0.0))) for o in geometry["objects"]}
-    except (SectionError, KeyError, TypeError):
-        return {}
+def _contrast(px: np.ndarray) -> float:
+    """Relative spread of lightness over an object's pixels (texture plus shading)."""
+    lum = px.mean(-1)
+    return float(np.std(lum) / max(float(np.mean(lum)), 1e-3))
+
+
+def _ranked(pred: Predictor, moves: list[Move], score) -> list[Move]:
+    """Moves by predicted PSNR, best first; only those predicted no worse than now (at least one)."""
+    scored = sorted(((score(m.scene), k, m) for k, m in enumerate(moves)), key=lambda t: (-t[0], t[1]))
+    good = [m for s, _, m in scored if s > pred.base_psnr - 0.02]
+    return good or [m for _, _, m in scored[:1]]
 
 
 class OfflineBackend:
@@ -79,7 +92,8 @@ class OfflineBackend:
     def initial_program(self, photo: Photo, render: RenderSettings) -> tuple[str, Usage]:
         from stages.vision.photo_to_scene import initial_scene
 
-        scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed)
+        scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed,
+                              prior=self.config.camera)
         scene = scene.model_copy(update={"render": Render(width=render.width, height=render.height,
                                                           samples=render.samples, seed=render.seed)})
         return write_program(scene), Usage()
@@ -87,49 +101,60 @@ class OfflineBackend:
     # --- one round ------------------------------------------------------------------
     def propose(self, ctx: StageContext) -> Proposal:
         section = ctx.stage.section
-        if section == WHOLE_PROGRAM:
-            return self._propose_whole(ctx)
-        try:
-            params = section_params(ctx.section_body, section)
-        except SectionError as exc:
-            return Proposal(bodies=[], notes=f"offline tuner cannot read this section: {exc}")
-        rng = random.Random(zlib.crc32(f"{section}:{ctx.seed}".encode()))
         step = self.config.step_decay ** (ctx.round - 1)
         try:
-            variants = getattr(self, f"_{section}")(ctx, params, rng, step)
+            scene = read_scene(ctx.program)
+        except SectionError as exc:
+            return Proposal(bodies=[], notes=f"offline tuner cannot read this program: {exc}")
+        if section == WHOLE_PROGRAM:
+            return self._propose_whole(ctx, scene, step)
+        rng = random.Random(zlib.crc32(f"{section}:{ctx.seed}".encode()))
+        try:
+            variants, notes = getattr(self, f"_{section}")(ctx, scene, rng, step)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             return Proposal(bodies=[], notes=f"offline tuner: section {section!r} has an unexpected shape ({exc})")
         code = self._code_after_params(ctx.section_body, section)
-        bodies = [format_params(PARAM_NAMES[section], v) + code for v in variants[: self.config.candidates]]
-        return Proposal(bodies=bodies, notes=f"{len(bodies)} candidates, step {step:.2f}")
+        bodies = [format_params(PARAM_NAMES[section], scene_params(v)[section]) + code
+                  for v in variants[: self.config.candidates]]
+        return Proposal(bodies=bodies, notes=f"{len(bodies)} candidates, step {step:.2f}: {notes}")
 
-    def _propose_whole(self, ctx: StageContext) -> Proposal:
-        """One-shot baseline: every candidate moves all four sections at once."""
-        step = self.config.step_decay ** (ctx.round - 1)
-        programs = [ctx.program] * self.config.candidates
+    def _propose_whole(self, ctx: StageContext, scene: Scene, step: float) -> Proposal:
+        """One-shot baseline: candidate i moves all four sections at once, each by its
+        section's i-th best move (the same generators and pre-screen as the stages)."""
+        k = self.config.candidates
+        per_section: dict[str, list[Scene]] = {}
         for section in STAGE_SECTIONS:
-            body = parse(ctx.program).get(section)
-            sub = dataclasses.replace(ctx, stage=ctx.stage.model_copy(update={"section": section}), section_body=body)
             rng = random.Random(zlib.crc32(f"*{section}:{ctx.seed}".encode()))
             try:
-                variants = getattr(self, f"_{section}")(sub, section_params(body, section), rng, step)
-            except (SectionError, KeyError, TypeError, ValueError, IndexError):
-                continue
-            code = self._code_after_params(body, section)
-            programs = [parse(p).replace(section, format_params(PARAM_NAMES[section], v) + code).text()
-                        for p, v in zip(programs, variants)]
+                per_section[section] = getattr(self, f"_{section}")(ctx, scene, rng, step)[0]
+            except (KeyError, TypeError, ValueError, IndexError):
+                per_section[section] = []
+        programs = []
+        prog = parse(ctx.program)
+        for i in range(k):
+            p = prog
+            for section, variants in per_section.items():
+                if not variants:
+                    continue
+                v = variants[min(i, len(variants) - 1)]
+                body = p.get(section)
+                p = p.replace(section, format_params(PARAM_NAMES[section], scene_params(v)[section])
+                              + self._code_after_params(body, section))
+            programs.append(p.text())
         return Proposal(bodies=programs, notes=f"whole program, {len(programs)} candidates, step {step:.2f}")
 
     @staticmethod
     def _code_after_params(body: str, section: str) -> str:
         """The section's code after its params dict, unchanged (only numbers are tuned)."""
-        import ast
-
         tree = ast.parse(body)
         for node in tree.body:
             if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [PARAM_NAMES[section]]:
                 return "".join(body.splitlines(keepends=True)[node.end_lineno:])
         raise SectionError(f"no params dict in section {section!r}")
+
+    def _render(self, ctx: StageContext) -> np.ndarray | None:
+        h, w = ctx.photo.compare.shape[:2]
+        return None if ctx.best_png is None else to_array(ctx.best_png, (w, h))
 
     def _masks_and_render(self, ctx: StageContext):
         h, w = ctx.photo.compare.shape[:2]
@@ -137,33 +162,58 @@ class OfflineBackend:
         if key not in self._masks:  # materials and lighting moves of one round share one ID pass
             self._masks = {key: object_masks(ctx.program, ctx.renderer, ctx.render, (w, h))}
         got = self._masks[key]
-        if got is None or ctx.best_png is None:
+        render = self._render(ctx)
+        if got is None or render is None:
             return None
         masks, background = got
-        return masks, background, to_array(ctx.best_png, (w, h))
+        return masks, background, render
 
-    # --- per-section moves (data in, candidate dicts out) ----------------------------
-    def _materials(self, ctx: StageContext, params: dict, rng: random.Random, step: float) -> list[dict]:
+    def _predictor(self, ctx: StageContext, scene: Scene) -> Predictor | None:
+        render = self._render(ctx)
+        return None if render is None else Predictor(scene, ctx.photo.compare, render)
+
+    # --- per-section moves (scene in, candidate scenes out, best first) ----------------
+    def _geometry(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
+        pred = self._predictor(ctx, scene)
+        if pred is None:
+            return [], "no render to compare with"
+        ranked = _ranked(pred, geometry_moves(scene, pred, rng, step), pred.geometry_score)
+        return [m.scene for m in ranked], "; ".join(m.label for m in ranked[: self.config.candidates])
+
+    def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
+        pred = self._predictor(ctx, scene)
+        if pred is None:
+            return [], "no render to compare with"
+        ranked = _ranked(pred, composition_moves(scene, pred, rng, step), pred.geometry_score)
+        return [m.scene for m in ranked], "; ".join(m.label for m in ranked[: self.config.candidates])
+
+    def _materials(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
         fitted = self._masks_and_render(ctx)
         out = []
-        alphas = [1.0, 0.6, 1.3][: self.config.candidates] + [1.0] * max(0, self.config.candidates - 3)
-        for k, alpha in enumerate(alphas):
-            cand = copy.deepcopy(params)
+        variants = [(1.0, "colour"), (0.7, "colour, texture from the photo"), (1.3, "colour over-relaxed, less texture")]
+        for k, (alpha, _) in enumerate(variants[: max(1, self.config.candidates)]):
+            cand = scene.model_copy(deep=True)
             if fitted:
                 masks, _, render = fitted
-                for name, spec in cand.items():
+                for name, surf in cand.materials.items():
                     m = masks.get(name)
-                    if m is not None and m.sum() >= 4:
-                        spec["color"] = _fit_colour(spec["color"], ctx.photo.compare[m], render[m], alpha)
-            if k >= 1:  # vary surface response too
-                for spec in cand.values():
-                    spec["roughness"] = float(np.clip(spec["roughness"] + rng.uniform(-0.2, 0.2) * step, 0, 1))
+                    if m is None or m.sum() < 4:
+                        continue
+                    photo_px, render_px = ctx.photo.compare[m], render[m]
+                    colour = _fit_colour(surf.color, photo_px, render_px, alpha)
+                    update = {"color": tuple(colour)}
+                    if k == 1:  # the procedural texture as strong as the photo's own contrast on it
+                        excess = _contrast(photo_px) - _contrast(render_px)
+                        update["noise_strength"] = float(np.clip(surf.noise_strength + 0.5 * excess * step, 0.0, 0.5))
+                    elif k == 2:
+                        update["noise_strength"] = float(surf.noise_strength * 0.5)
+                    cand.materials[name] = surf.model_copy(update=update)
             out.append(cand)
-        return out
+        return out, ", ".join(v[1] for v in variants[: len(out)])
 
-    def _lighting(self, ctx: StageContext, params: dict, rng: random.Random, step: float) -> list[dict]:
+    def _lighting(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
         fitted = self._masks_and_render(ctx)
-        base = copy.deepcopy(params)
+        base = scene.model_copy(deep=True)
         if fitted:
             _, background, render = fitted
             rows = np.nonzero(background.any(axis=1))[0]
@@ -173,54 +223,33 @@ class OfflineBackend:
                 upper[split:] = False
                 lower = background.copy()
                 lower[:split] = False
+                sky = base.lighting.sky
                 for key, m in (("zenith", upper), ("horizon", lower)):
                     if m.sum() >= 4:
-                        base["sky"][key] = _fit_colour(base["sky"][key], ctx.photo.compare[m], render[m], 1.0)
-        out = [base]
-        for _ in range(self.config.candidates - 1):
-            cand = copy.deepcopy(base)
-            sun = cand["sun"]
-            sun["strength"] = round(sun["strength"] * math.exp(rng.uniform(-0.5, 0.5) * step), 4)
-            sun["elevation_deg"] = round(float(np.clip(sun["elevation_deg"] + rng.uniform(-15, 15) * step, 5, 89)), 3)
-            sun["azimuth_deg"] = round(sun["azimuth_deg"] + rng.uniform(-40, 40) * step, 3)
-            cand["exposure"] = round(float(np.clip(cand["exposure"] + rng.uniform(-0.3, 0.3) * step, -5, 5)), 4)
-            out.append(cand)
-        return out
+                        sky = sky.model_copy(update={key: tuple(_fit_colour(getattr(sky, key), ctx.photo.compare[m],
+                                                                            render[m], 1.0))})
+                base.lighting = base.lighting.model_copy(update={"sky": sky})
+        pred = self._predictor(ctx, scene)
+        if pred is None:
+            return [base], "sky fitted"
+        sun = scene.lighting.sun
+        moves = []
+        turns = [(de, da, 1.0) for de in (-12.0, 0.0, 12.0) for da in (-45.0, -20.0, 0.0, 20.0, 45.0, 180.0)
+                 if not de == da == 0.0]
+        for de, da, fs in turns + [(0.0, 0.0, 0.75), (0.0, 0.0, 1.3)]:  # the sun turned, raised, lowered, dimmed
+            cand = base.model_copy(deep=True)
+            cand.lighting.sun = sun.model_copy(update={
+                "elevation_deg": float(np.clip(sun.elevation_deg + de * step, 5, 89)),
+                "azimuth_deg": float((sun.azimuth_deg + da * step + 180.0) % 360.0 - 180.0),
+                "strength": sun.strength * (1 + (fs - 1) * step)})
+            moves.append(Move(f"sun el {cand.lighting.sun.elevation_deg:.0f} az "
+                              f"{cand.lighting.sun.azimuth_deg:.0f} x{fs:.2f}", cand))
+        for de in (-0.25, 0.25):
+            cand = base.model_copy(deep=True)
+            cand.lighting = cand.lighting.model_copy(update={"exposure": float(cand.lighting.exposure + de * step)})
+            moves.append(Move(f"exposure {de * step:+.2f}", cand))
+        ranked = _ranked(pred, moves, lambda s: pred.score(pred.predict_lighting(scene.lighting, s.lighting)))
+        out = [base] + [m.scene for m in ranked]
+        return out, "sky fitted; " + "; ".join(m.label for m in ranked[: self.config.candidates - 1])
 
-    def _geometry(self, ctx: StageContext, params: dict, rng: random.Random, step: float) -> list[dict]:
-        out = []
-        objects = params["objects"]
-        for _ in range(self.config.candidates):
-            cand = copy.deepcopy(params)
-            picks = rng.sample(range(len(objects)), k=max(1, min(len(objects), rng.randint(1, 3))))
-            for i in picks:
-                size = cand["objects"][i]["size"]
-                axis = rng.randrange(3)
-                size[axis] = round(max(0.01, size[axis] * math.exp(rng.uniform(-0.35, 0.35) * step)), 4)
-            out.append(cand)
-        return out
 
-    def _composition(self, ctx: StageContext, params: dict, rng: random.Random, step: float) -> list[dict]:
-        moves = [("pitch_deg", 3.0, "add"), ("yaw_deg", 3.0, "add"), ("focal_mm", 0.15, "scale"),
-                 ("height", 0.25, "scale"), ("object", 1.0, "add")]
-        out = []
-        for _ in range(self.config.candidates):
-            cand = copy.deepcopy(params)
-            cam = cand["camera"]
-            key, amount, _kind = rng.choice(moves)
-            delta = rng.choice([-1, 1]) * amount * step * rng.uniform(0.5, 1.0)
-            if key in ("pitch_deg", "yaw_deg"):
-                cam[key] = round(float(np.clip(cam[key] + delta, -89, 89)), 3)
-            elif key == "focal_mm":
-                cam[key] = round(cam[key] * math.exp(delta), 3)
-            elif key == "height":
-                cam["location"][2] = round(max(0.1, cam["location"][2] * math.exp(delta)), 4)
-            else:
-                placed = _object_locations(ctx.program)
-                if placed:
-                    name = rng.choice(sorted(placed))
-                    adj = cand["objects"].setdefault(name, {"shift": [0.0, 0.0, 0.0], "turn_deg": 0.0})
-                    axis = rng.randrange(2)
-                    adj["shift"][axis] = round(adj["shift"][axis] + delta * max(1.0, abs(placed[name][1]) * 0.1), 4)
-            out.append(cand)
-        return out

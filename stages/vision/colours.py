@@ -72,10 +72,17 @@ def face_shades(normals: np.ndarray, light: LightModel,
     return e
 
 
-def surface(stats: ObjectStats, size_px: float) -> Surface:
-    """A Surface from measured stats: sRGB colour, roughness, noise."""
+# Texture per class: (features per metre, most strength). Kept mild: noise is never aligned
+# with the photo's own texture, so strong noise costs PSNR; the materials stage can raise it.
+TEXTURE = {"road": (4.0, 0.08), "sidewalk": (2.0, 0.06), "terrain": (1.5, 0.15), "building": (1.0, 0.08),
+           "wall": (1.0, 0.08), "vegetation": (2.0, 0.25)}
+
+
+def surface(stats: ObjectStats, size_px: float, semantic: str = "other") -> Surface:
+    """A Surface from measured stats: sRGB colour, roughness, and a procedural texture as
+    strong as the object's measured contrast allows (TEXTURE's scale and ceiling per class)."""
     colour = linear_to_srgb(np.clip(stats.albedo, 0.0, 1.0))
-    noise = float(np.clip(0.5 * stats.rel_std, 0.0, 0.25))
-    scale = float(np.clip(size_px / 8.0, 2.0, 40.0))  # about one blob per 8 analysis pixels
+    scale, ceiling = TEXTURE.get(semantic, (2.0, 0.05))
+    noise = float(np.clip(0.5 * stats.rel_std, 0.0, ceiling))
     return Surface(color=tuple(round(float(c), 4) for c in colour), roughness=round(stats.roughness, 3),
-                   metallic=0.0, noise_scale=round(scale, 2), noise_strength=round(noise, 3))
+                   metallic=0.0, noise_scale=scale, noise_strength=round(noise, 3))

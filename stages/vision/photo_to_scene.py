@@ -1,16 +1,19 @@
-"""Photo -> initial Scene: the offline backend's first program (classical photo pop-up).
+"""Photo -> initial Scene: the offline backend's first program, every object a classed
+solid standing where the photo has it.
 
-The steps, each in its own module: measure the photo (image), label sky / vertical /
-ground on superpixels (superpixels, segment), find the horizon and so the camera pitch
-(horizon, vanishing, camera), group labels into colour regions (regions), pop them up
-into 3D (layout: ground patches; uprights: panels, walls, blobs on their contact line),
-fit sky and sun (sky), then give each object the colour that, under that light and with
-what the other objects block (raycast, occlusion, shading), renders like the photo where
-the object will be seen (colours). preview.py shows the result in numpy. No Blender
-needed; deterministic (the seed only reaches the render settings).
+The steps, each in its own module: measure the photo (image); label sky / upright /
+ground on superpixels (superpixels, segment); find the horizon, the street's vanishing
+point and the camera (horizon, vanishing, calibrate); then read the scene. A street
+(street.py: ground cross-section, facades, cars, trees, poles) when the photo shows one;
+otherwise the photo pop-up's pieces as solids (layout, generic). Then fit sky and sun
+(sky, sun), and give each object the colour that, under that light and with what the other
+objects block (raycast, occlusion, shading), renders like the photo where the object will
+be seen (colours). preview.py shows the result in numpy. No Blender needed;
+deterministic (the seed only reaches the render settings).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,24 +24,27 @@ from PIL import Image
 from scene_program.model import (
     Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface,
 )
-from stages.vision.camera import PinholeCamera, pitch_for_horizon
+from stages.vision.calibrate import CameraFit, CameraPrior, fit_camera
+from stages.vision.camera import PinholeCamera
 from stages.vision.colours import ObjectStats, object_stats, surface
+from stages.vision.generic import solid_pieces
 from stages.vision.horizon import HorizonEstimate, estimate_horizon, looks_outdoor, sky_below_horizon
 from stages.vision.image import PhotoArrays, analyse, linear_to_srgb, srgb_to_linear
-from stages.vision.layout import Layout, build_layout, renumbered
+from stages.vision.layout import build_layout
 from stages.vision.occlusion import Visibility, trace_visibility
 from stages.vision.raycast import RayHits, cast
 from stages.vision.regions import Region, merge_regions
 from stages.vision.segment import GROUND, SKY, Segmentation, segment
 from stages.vision.shading import LightModel, shading, sun_direction
 from stages.vision.sky import SkyFit, SunFit, fit_sky, fit_sun
+from stages.vision.street import Piece, StreetLayout, read_street
+from stages.vision.sun import estimate_sun, sun_share
 from stages.vision.vanishing import vanishing_row
 
-FOCAL_MM = 30.0  # a common phone/compact field of view (about 62 degrees across)
-SENSOR_MM = 36.0
-EYE_HEIGHT_OUTDOOR = 1.6
-EYE_HEIGHT_INDOOR = 1.3
 SUN_ANGLE_DEG = 3.0  # slightly soft shadows
+MAX_SUN_STRENGTH = 8.0
+STREET_VP_SHARE = 0.15  # a vanishing point this many lines agree on says: a street (or a corridor)
+SUN_MIN_GAIN = 0.2  # shadows explain at least this share of the brightness variation: trust their sun  # a clear midday sun is about 3-5 in Blender's units next to a sky of strength 1
 REGION_THRESHOLD = 11.0  # Lab distance below which neighbouring superpixels of a class merge
 TARGET_ALBEDO = 0.8  # the brightest surfaces (90th percentile by area) get this albedo
 
@@ -52,7 +58,10 @@ class Reading:
     regions: list[Region]
     horizon: HorizonEstimate
     camera: PinholeCamera
-    layout: Layout
+    fit: CameraFit
+    mode: str  # "street" or "generic"
+    pieces: list[Piece]
+    street: StreetLayout | None
     sky: SkyFit
     sun: SunFit
     light: LightModel
@@ -106,38 +115,60 @@ def _light_ratio(stats: list[ObjectStats | None]) -> tuple[float, int]:
     return float(np.clip(best[0], 0.25, 4.0)), best[1]
 
 
-def read_photo(photo: Image.Image) -> Reading:
+def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     """Run every vision step on `photo` (any PIL mode) and return what each found."""
+    prior = prior or CameraPrior()
     pa = analyse(photo)
     h, w = pa.shape
     seg = segment(pa)
-    probe = PinholeCamera(w, h, FOCAL_MM, SENSOR_MM)
-    horizon = estimate_horizon(seg.labels, probe.f_px, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
+    f_prior = prior.focal_mm / 36.0 * max(w, h)
+    horizon = estimate_horizon(seg.labels, f_prior, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
     seg.labels = sky_below_horizon(seg.labels, horizon.row)
+    fit = fit_camera(pa, horizon, prior, horizon.outdoor)
+    cam = fit.camera
+    street = None
+    strong_vp = fit.vp is not None and fit.vp.share >= STREET_VP_SHARE
+    if fit.vp is not None and (horizon.outdoor or strong_vp):
+        if not horizon.outdoor:  # many lines meet on the horizon, yet no sky: a street under a grey sky
+            cam = dataclasses.replace(cam, height_m=prior.height_m)
+        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma)
+        if street is not None and not any(p.stem.startswith("building_") for p in street.pieces):
+            street = None  # no facade on either side: not a street; the generic reading keeps more
     regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)
-    pitch = pitch_for_horizon(horizon.row, h, probe.f_px)
-    cam = PinholeCamera(w, h, FOCAL_MM, SENSOR_MM, pitch,
-                        EYE_HEIGHT_OUTDOOR if horizon.outdoor else EYE_HEIGHT_INDOOR)
+    if street is not None:
+        mode, cam, pieces = "street", street.camera, street.pieces
+        fit.height_source = street.notes[0] if street.notes and "car" in street.notes[0] else fit.height_source
+    else:
+        sky_vis = bool((seg.labels == SKY).mean() > 0.01)
+        layout = build_layout(cam, seg.labels, regions, horizon.outdoor, pa.srgb, sky_visible=sky_vis)
+        mode, pieces = "generic", solid_pieces(layout, horizon.outdoor)
+    prims = [p.prim for p in pieces]
     sky = fit_sky(pa, seg.labels, cam)
-    layout = build_layout(cam, seg.labels, regions, horizon.outdoor, pa.srgb, sky_visible=sky.visible)
     sun = fit_sun(pa, seg.labels, sky)
     ground_px = seg.labels == GROUND
     solid = seg.labels != SKY
     ground_radiance = pa.linear[ground_px].mean(0) if ground_px.any() else (
         0.5 * pa.linear[solid].mean(0) if solid.any() else np.full(3, 0.1))
 
-    sun_dir = sun_direction(sun.elevation_deg, sun.azimuth_deg)
-    hits = cast(cam, layout.prims)
+    hits = cast(cam, prims)
     views = cam.grid_rays()
-    visibility = trace_visibility(layout.prims, hits, views, cam.origin, sun_dir)
-    radiance = _object_radiance(pa, hits, len(layout.objects))
+    if horizon.outdoor:
+        est = estimate_sun(prims, hits, cam.origin, views, pa.linear)
+        if est is not None and est.gain > SUN_MIN_GAIN:
+            share = float(np.clip(sun_share(est.ratio, est.elevation_deg), 0.1, 0.8))
+            sun = SunFit(elevation_deg=round(est.elevation_deg, 2), azimuth_deg=round(est.azimuth_deg, 2), share=share,
+                         color=sun.color)
+    sun_dir = sun_direction(sun.elevation_deg, sun.azimuth_deg)
+    visibility = trace_visibility(prims, hits, views, cam.origin, sun_dir)
+    radiance = _object_radiance(pa, hits, len(prims))
 
     def all_stats(light: LightModel) -> list[ObjectStats | None]:
         return [object_stats(pa, hits, light, views, i, visibility.shading(i, light, radiance))
-                for i in range(len(layout.objects))]
+                for i in range(len(prims))]
 
     sky, light, stats = _settle_light(sky, sun, ground_radiance, all_stats)
-    return Reading(pa, seg, regions, horizon, cam, layout, sky, sun, light, hits, stats, visibility, radiance)
+    return Reading(pa, seg, regions, horizon, cam, fit, mode, pieces, street, sky, sun, light, hits, stats,
+                   visibility, radiance)
 
 
 def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
@@ -148,7 +179,7 @@ def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
     may change (the sky's look is the photo's), without it the unseen world scales too."""
     light = _light_model(sky, sun, ground_radiance, 0.0)
     sin_el = math.sin(math.radians(sun.elevation_deg))
-    sun_strength = sun.share / (1 - sun.share) * _ambient_up(light) * math.pi / sin_el
+    sun_strength = min(MAX_SUN_STRENGTH, sun.share / (1 - sun.share) * _ambient_up(light) * math.pi / sin_el)
     light = _light_model(sky, sun, ground_radiance, sun_strength)
     stats = all_stats(light)
     for _ in range(8):
@@ -158,7 +189,8 @@ def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
         if sky.visible:
             per_unit = sin_el / math.pi * sun.color[channel]  # a horizontal surface's light per unit of sun
             e_sky = _ambient_up(light, channel)
-            new_strength = max(0.0, (q * (e_sky + sun_strength * per_unit) - e_sky) / per_unit)
+            new_strength = float(np.clip((q * (e_sky + sun_strength * per_unit) - e_sky) / per_unit, 0.0,
+                                         MAX_SUN_STRENGTH))
             if new_strength == sun_strength == 0.0:
                 break  # a dark scene under a bright sky: nothing left to dim
             sun_strength = new_strength
@@ -170,39 +202,55 @@ def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,
     return sky, light, stats
 
 
-def _label(kind: str, shape: str, outdoor: bool) -> tuple[str, str]:
-    """(name stem, class) of a popped-up piece: ground and patches are terrain; upright
-    panels are building facades outdoors and walls indoors; round blobs are `other`."""
-    if kind == "ground":
-        return "ground", "terrain"
-    if kind == "patch":
-        return "terrain", "terrain"
-    if shape == "sphere":
-        return "clutter", "other"
-    return ("building", "building") if outdoor else ("wall", "wall")
+UNNUMBERED = ("terrain", "road", "sidewalk_left", "sidewalk_right", "verge_left", "verge_right", "wall_back", "floor")
+
+
+def object_names(stems: list[str]) -> list[str]:
+    """Names that say what each object is: unique stems as they are (road, sidewalk_left),
+    the others numbered per stem (building_left_1, car_2); a tree's trunk and the crown after
+    it share a number (tree_3_trunk, tree_3_crown)."""
+    counts: dict[str, int] = {}
+    once = {s for s in stems if stems.count(s) == 1 and s in UNNUMBERED}
+    names = []
+    trees = 0
+    for stem in stems:
+        if stem in once:
+            names.append(stem)
+        elif stem == "tree_trunk":
+            trees += 1
+            names.append(f"tree_{trees}_trunk")
+        elif stem == "tree_crown":
+            names.append(f"tree_{max(trees, 1)}_crown")
+        else:
+            counts[stem] = counts.get(stem, 0) + 1
+            names.append(f"{stem}_{counts[stem]}")
+    return names
 
 
 def scene_from_reading(r: Reading, width: int, height: int, samples: int, seed: int = 0) -> Scene:
     """Write what was read as a typed Scene (the program's four sections + render)."""
     objects: list[ObjectShape] = []
     materials: dict[str, Surface] = {}
-    # objects hidden behind nearer ones have nothing to show: left out, the rest renumbered
-    kept = [i for i, (o, st) in enumerate(zip(r.layout.objects, r.stats)) if st is not None or o.kind == "ground"]
-    labels = [_label(r.layout.objects[i].kind, r.layout.objects[i].prim.shape, r.horizon.outdoor) for i in kept]
-    names = renumbered([stem if stem == "ground" else f"{stem}_{k}" for k, (stem, _) in enumerate(labels)])
-    for i, name, (_, cls) in zip(kept, names, labels):
-        p, st = r.layout.objects[i].prim, r.stats[i]
-        objects.append(ObjectShape(name=name, semantic=cls, shape=p.shape,
-                                   size=tuple(round(float(v), 4) for v in p.size),
+    # objects hidden behind nearer ones have nothing to show: left out (ground pieces and
+    # a tree's parts stay: the ground carries everything, a crown needs its trunk)
+    keep = [i for i, (p, st) in enumerate(zip(r.pieces, r.stats))
+            if st is not None or p.prim.shape == "plane" or p.stem in ("road", "tree_trunk", "tree_crown")
+            or p.stem.startswith("sidewalk")]
+    names = object_names([r.pieces[i].stem for i in keep])
+    for i, name in zip(keep, names):
+        piece, st = r.pieces[i], r.stats[i]
+        p = piece.prim
+        objects.append(ObjectShape(name=name, semantic=p.semantic, shape=p.shape,
+                                   size=tuple(round(max(float(v), 1e-3), 4) for v in p.size),
                                    location=tuple(round(float(v), 4) for v in p.location),
                                    yaw_deg=round(float(p.yaw_deg), 3)))
         if st is None:
             materials[name] = Surface(color=tuple(float(v) for v in linear_to_srgb(r.light.ground_radiance)),
-                                      roughness=0.95)
+                                      roughness=0.95, pattern=piece.pattern)
         else:
             rows, cols = np.nonzero(r.hits.index == i)
             extent = max(np.ptp(rows) + 1, np.ptp(cols) + 1)
-            materials[name] = surface(st, float(extent))
+            materials[name] = surface(st, float(extent), p.semantic).model_copy(update={"pattern": piece.pattern})
     horizon, zenith = r.sky.srgb()
     ground_sky = linear_to_srgb(np.clip(r.light.ground_radiance / max(r.light.strength, 1e-6), 0, 1))
     cam = r.camera
@@ -214,12 +262,13 @@ def scene_from_reading(r: Reading, width: int, height: int, samples: int, seed: 
         exposure=0.0,
     )
     return Scene(
-        title=f"Photo pop-up ({r.horizon.describe()})",
+        title=f"{'Street' if r.mode == 'street' else 'Scene'} read from a photo ({r.fit.describe()})",
         geometry=Geometry(objects=objects),
         materials=materials,
         composition=Composition(
-            camera=Camera(location=(0.0, 0.0, cam.height_m), pitch_deg=round(cam.pitch_deg, 3), yaw_deg=0.0,
-                          roll_deg=0.0, focal_mm=cam.focal_mm, sensor_mm=cam.sensor_mm),
+            camera=Camera(location=(round(cam.x_m, 4), round(cam.y_m, 4), round(cam.height_m, 4)),
+                          pitch_deg=round(cam.pitch_deg, 3), yaw_deg=round(cam.yaw_deg, 3),
+                          roll_deg=round(cam.roll_deg, 3), focal_mm=round(cam.focal_mm, 3), sensor_mm=cam.sensor_mm),
         ),
         lighting=lighting,
         render=Render(width=width, height=height, samples=samples, seed=seed),
@@ -230,6 +279,7 @@ def _rounded(c) -> tuple[float, float, float]:
     return tuple(round(float(v), 4) for v in c)
 
 
-def initial_scene(photo: Image.Image, width: int, height: int, samples: int, seed: int = 0) -> Scene:
+def initial_scene(photo: Image.Image, width: int, height: int, samples: int, seed: int = 0,
+                  prior: CameraPrior | None = None) -> Scene:
     """The entry point: a Scene whose render resembles `photo`, every object standing in 3D."""
-    return scene_from_reading(read_photo(photo), width, height, samples, seed)
+    return scene_from_reading(read_photo(photo, prior), width, height, samples, seed)

@@ -1,0 +1,194 @@
+"""The street's cross-section: road, sidewalks, grass, read across the ground plane.
+
+Once the camera is known, every ground pixel has a place (X across the street, Y along
+it). A street's ground is a set of strips along Y: grass or a verge, a sidewalk, the road,
+a sidewalk, grass. So the ground is read as a profile along X: per 0.25 m bin the median
+colour of the ground pixels seen there, cut into strips by dynamic programming
+(piecewise-constant colour plus a cost per cut), the cuts found in several bands of
+distance kept (a kerb runs the whole street; the edge of a building's shadow does not).
+Then each strip gets a class: green or brown is terrain, the darkest neutral strip
+under the camera's line of sight is the road, lighter neutral strips beside it are
+sidewalks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stages.vision.camera import PinholeCamera
+from stages.vision.image import PhotoArrays
+
+BIN_M = 0.25
+HALF_SPAN_M = 40.0
+MIN_ROWS_BELOW_HORIZON = 3.0  # nearer the horizon a pixel's X is too uncertain to use
+MAX_Y_M = 80.0
+CUT_COST = 60.0  # DP: the colour error (Lab^2 x pixels, normalised) a cut must save
+MIN_ROAD_M = 3.0
+MAX_SIDEWALK_M = 7.0
+
+
+@dataclass
+class Strip:
+    x0: float
+    x1: float
+    lab: np.ndarray  # median Lab of the strip's ground pixels
+    linear: np.ndarray  # mean linear RGB
+    cls: str = "terrain"  # road / sidewalk / terrain
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+
+@dataclass
+class CrossSection:
+    strips: list[Strip]  # left to right, covering [-HALF_SPAN_M, HALF_SPAN_M]
+
+    def road(self) -> Strip | None:
+        roads = [s for s in self.strips if s.cls == "road"]
+        return max(roads, key=lambda s: s.width) if roads else None
+
+    def class_at(self, x: np.ndarray) -> np.ndarray:
+        out = np.full(np.shape(x), "terrain", dtype=object)
+        for s in self.strips:
+            out[(x >= s.x0) & (x < s.x1)] = s.cls
+        return out
+
+    def kerbs(self) -> tuple[float, float] | None:
+        """X of the road's left and right edges."""
+        r = self.road()
+        return None if r is None else (r.x0, r.x1)
+
+
+def _segment_1d(feat: np.ndarray, weight: np.ndarray, cut_cost: float, min_len: int) -> list[tuple[int, int]]:
+    """Optimal piecewise-constant segmentation of bins (n, d) with weights: [(start, end)]."""
+    n = len(feat)
+    cw = np.concatenate([[0.0], np.cumsum(weight)])
+    cs = np.concatenate([np.zeros((1, feat.shape[1])), np.cumsum(feat * weight[:, None], 0)])
+    cq = np.concatenate([[0.0], np.cumsum((feat**2).sum(1) * weight)])
+
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    back = np.zeros(n + 1, dtype=int)
+    for j in range(1, n + 1):
+        i = np.arange(0, max(0, j - min_len) + 1)
+        c = best[i] + cost_vec(i, j, cw, cs, cq) + cut_cost
+        k = int(np.argmin(c))
+        best[j], back[j] = c[k], i[k]
+    out = []
+    j = n
+    while j > 0:
+        out.append((back[j], j))
+        j = back[j]
+    return out[::-1]
+
+
+def cost_vec(i: np.ndarray, j: int, cw, cs, cq) -> np.ndarray:
+    w = cw[j] - cw[i]
+    s = cs[j] - cs[i]
+    return cq[j] - cq[i] - (s**2).sum(-1) / np.maximum(w, 1e-9)
+
+
+def profile(cam: PinholeCamera, ground: np.ndarray, pa: PhotoArrays, y_range=(1.0, MAX_Y_M)
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per X bin: centre, pixel count, median Lab, mean linear RGB of the ground pixels seen there."""
+    rows, cols = np.nonzero(ground)
+    x, y, valid = cam.ground_point(cols.astype(float), rows.astype(float))
+    horizon = np.array([cam.horizon_row(c) for c in range(cam.width)])
+    far_enough = rows - horizon[cols] > MIN_ROWS_BELOW_HORIZON
+    keep = valid & far_enough & (y >= y_range[0]) & (y <= y_range[1]) & (np.abs(x) < HALF_SPAN_M)
+    edges = np.arange(-HALF_SPAN_M, HALF_SPAN_M + BIN_M / 2, BIN_M)
+    centres = (edges[:-1] + edges[1:]) / 2
+    idx = np.clip(((x[keep] + HALF_SPAN_M) / BIN_M).astype(int), 0, len(centres) - 1)
+    lab = pa.lab[rows[keep], cols[keep]]
+    lin = pa.linear[rows[keep], cols[keep]]
+    count = np.bincount(idx, minlength=len(centres)).astype(float)
+    med = np.zeros((len(centres), 3))
+    mean_lin = np.zeros((len(centres), 3))
+    order = np.argsort(idx, kind="stable")
+    starts = np.searchsorted(idx[order], np.arange(len(centres)))
+    ends = np.searchsorted(idx[order], np.arange(len(centres)), side="right")
+    for b in np.flatnonzero(count):
+        sel = order[starts[b]:ends[b]]
+        med[b] = np.median(lab[sel], axis=0)
+        mean_lin[b] = lin[sel].mean(0)
+    return centres, count, med, mean_lin
+
+
+def cross_section(cam: PinholeCamera, ground: np.ndarray, pa: PhotoArrays) -> CrossSection | None:
+    """The strips of the street's ground (module docstring), or None without enough ground."""
+    centres, count, med, lin = profile(cam, ground, pa)
+    seen = np.flatnonzero(count >= 2)
+    if len(seen) < 8:
+        return None
+    lo, hi = seen[0], seen[-1] + 1
+    feat = med[lo:hi].copy()
+    wts = np.sqrt(count[lo:hi])  # far bins (few pixels) still count, less
+    empty = count[lo:hi] < 2
+    if empty.any():  # fill holes with the nearest seen bin
+        filled = np.flatnonzero(~empty)
+        nearest = filled[np.abs(np.arange(hi - lo)[:, None] - filled[None]).argmin(1)]
+        feat[empty] = feat[nearest[empty]]
+        wts[empty] = 0.05
+    feat[:, 0] *= 1.0  # lightness, a, b in Lab units
+    segs = _segment_1d(feat, wts, CUT_COST, min_len=2)
+    strips = []
+    for a, b in segs:
+        w = wts[a:b]
+        strips.append(Strip(float(centres[lo + a] - BIN_M / 2), float(centres[lo + b - 1] + BIN_M / 2),
+                            np.average(feat[a:b], axis=0, weights=w + 1e-9),
+                            np.average(lin[lo + a:lo + b], axis=0, weights=w + 1e-9)))
+    strips[0].x0 = -HALF_SPAN_M
+    strips[-1].x1 = HALF_SPAN_M
+    _classify(strips, cam.x_m)
+    return CrossSection(strips)
+
+
+def _is_terrain(lab: np.ndarray) -> bool:
+    """Grass and earth are green or yellow-brown; asphalt and paving are near neutral, and
+    bluish where a shadow lets only the sky light them (never terrain)."""
+    a, b = lab[1], lab[2]
+    return bool(b > 4 and ((a < -4 and np.hypot(a, b) > 8) or (b > 12 and np.hypot(a, b) > 14)))
+
+
+def same_surface(p: Strip, q: Strip) -> bool:
+    """Could two neighbouring neutral strips be one surface, one part in a shadow? In the
+    same light (equal blueness) a material change shows as a lightness step; a shadow
+    edge makes the darker side bluer (lit by the sky alone)."""
+    dl = q.lab[0] - p.lab[0]
+    db = q.lab[2] - p.lab[2]  # negative: q is bluer
+    if abs(dl) <= 7.0:
+        return True
+    if abs(db) < 3.0:
+        return False  # same light, different lightness: a different material
+    return (dl < 0) == (db < 0)  # darker and bluer, or lighter and yellower: a shadow edge
+
+
+def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
+    """Road: the neutral strip under the camera (or nearest to it), grown over neighbours
+    that are the same surface (same_surface); sidewalks: the neutral strips beside it."""
+    neutral = [not _is_terrain(s.lab) for s in strips]
+    if not any(neutral):
+        return
+    under = [i for i, s in enumerate(strips) if s.x0 <= camera_x < s.x1]
+    cands = [i for i in range(len(strips)) if neutral[i]]
+    seed = min(cands, key=lambda i: (0 if i in under else 1, abs((strips[i].x0 + strips[i].x1) / 2 - camera_x)))
+    road = {seed}
+    for direction in (-1, 1):
+        i = seed + direction
+        while 0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i]):
+            road.add(i)
+            i += direction
+    for i in road:
+        strips[i].cls = "road"
+    road_l = float(np.median([strips[i].lab[0] for i in road]))
+    for direction in (-1, 1):
+        i = (min(road) if direction < 0 else max(road)) + direction
+        width = 0.0
+        while 0 <= i < len(strips) and neutral[i] and width + strips[i].width <= MAX_SIDEWALK_M:
+            if width == 0.0 and strips[i].lab[0] < road_l - 4 and abs(strips[i].lab[2] - strips[i - direction].lab[2]) < 3:
+                break  # darker than the road in the same light: not paving
+            strips[i].cls = "sidewalk"
+            width += strips[i].width
+            i += direction

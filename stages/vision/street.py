@@ -1,0 +1,160 @@
+"""A street photo -> the street's solids: road, sidewalks, verges, buildings, cars, trees,
+poles, each with its class, standing where the photo has it.
+
+The order matters: the ground's cross-section (ground.py) says where the road and the
+sidewalks are; columns (columns.py) say where upright things meet the ground; things in
+the street (things.py) are read before the facades so that a car's or a tree's pixels do
+not count as a building's; cars then correct the camera height (and everything is read
+again at the corrected scale, since every ground-based measure scales with it); last the
+facades (facades.py) on both sides and a building closing the street.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stages.vision.camera import PinholeCamera
+from stages.vision.columns import Columns, read_columns
+from stages.vision.facades import Building, GroundMap, edge_map, end_building, kerb_half_widths, side_buildings
+from stages.vision.ground import CrossSection, cross_section
+from stages.vision.image import PhotoArrays
+from stages.vision.raycast import Primitive
+from stages.vision.refine import refine_solids
+from stages.vision.segment import GROUND, VERTICAL
+from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
+
+ROAD_BEHIND_M = 30.0
+ROAD_AHEAD_M = 400.0
+KERB_M = 0.15  # sidewalk height above the road
+VERGE_M = 0.05
+
+
+@dataclass
+class Piece:
+    """One object of the layout: its name stem (numbered later), class and solid."""
+
+    stem: str
+    prim: Primitive
+    pattern: str = "noise"
+
+
+@dataclass
+class StreetLayout:
+    camera: PinholeCamera
+    section: CrossSection
+    columns: Columns
+    pieces: list[Piece] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    vegetation: np.ndarray | None = None
+
+
+def _contacts(cam: PinholeCamera, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground point (X, Y) where each column's upright run meets the ground, and whether it does."""
+    w, h = cam.width, cam.height
+    c = np.arange(w, dtype=float)
+    x, y, valid = cam.ground_point(c, cols.contact.astype(float) - 0.5)
+    ok = valid & (cols.contact < h) & (cols.contact > cols.skyline)
+    return x, y, ok
+
+
+def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col: float | None,
+                height_sigma: float, rescale: bool = True, refine: bool = True) -> StreetLayout | None:
+    """The street's layout (module docstring), or None when the ground shows no road."""
+    cols = read_columns(pa, labels)
+    section = cross_section(cam, cols.labels == GROUND, pa)
+    if section is None or section.road() is None:
+        return None
+    road = section.road()
+    w, h = cam.width, cam.height
+    x_c, y_c, ok = _contacts(cam, cols)
+    upright = cols.upright() & (cols.labels == VERTICAL)
+    veg = vegetation_mask(pa, upright)
+    pmask, runs = pole_mask(pa, upright, veg)
+    kerbs = kerb_half_widths(section)
+    pole_things = poles(cam, runs, cols, kerbs, veg)
+    tree_things = trees(cam, veg, cols, x_c, y_c, ok, kerbs)
+    busy = np.zeros(w, dtype=bool)
+    for t in pole_things:
+        busy[np.clip(t.cols, 0, w - 1)] = True
+    car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
+    notes = []
+    if rescale:
+        k, n = height_scale(car_things, height_sigma)
+        if n and abs(math.log(k)) > 0.01:
+            scaled = dataclasses.replace(cam, height_m=round(cam.height_m * k, 4))
+            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine)
+            if again is not None:
+                again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {n} car(s)")
+                return again
+    # buildings: the skyline of what is neither a tree nor a pole
+    facade_px = upright & ~veg & ~pmask
+    top = np.full(w, h, dtype=np.int64)
+    for c in range(w):
+        rows = np.flatnonzero(facade_px[:, c])
+        if rows.size:
+            top[c] = rows[0]
+    split = vp_col if vp_col is not None else w / 2 - 0.5
+    left_cols = np.arange(w)[np.arange(w) < split]
+    right_cols = np.arange(w)[np.arange(w) >= split]
+    buildings: list[Building] = []
+    gm = GroundMap(cam)
+    edges = edge_map(pa)
+    for side, side_cols in (("left", left_cols), ("right", right_cols)):
+        road_edge = -road.x0 if side == "left" else road.x1
+        buildings += side_buildings(cam, pa, cols, top, side, side_cols, gm, edges, road_edge + 0.7, facade_px)
+    x_sides = (max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "left"] or [kerbs[0]]),
+               max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "right"] or [kerbs[1]]))
+    end = end_building(cam, cols, top, x_c, y_c, ok, x_sides, [b.prim for b in buildings])
+    layout = StreetLayout(cam, section, cols, notes=notes, vegetation=veg)
+    far = end.prim.location[1] if end is not None else ROAD_AHEAD_M
+    layout.pieces += _ground_pieces(section, far)
+    for b in buildings:
+        layout.pieces.append(Piece(f"building_{b.side}", b.prim, "noise"))
+    if end is not None:
+        layout.pieces.append(Piece("building_end", end.prim, "noise"))
+    for t in car_things:
+        layout.pieces.append(Piece(t.kind, t.prims[0], "plain"))
+    for i, t in enumerate(tree_things):
+        layout.pieces.append(Piece("tree_trunk", t.prims[0], "noise"))
+        layout.pieces.append(Piece("tree_crown", t.prims[1], "foliage"))
+    for t in pole_things:
+        layout.pieces.append(Piece("pole", t.prims[0], "plain"))
+    if refine:
+        movable = [i for i, p in enumerate(layout.pieces)
+                   if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
+        fitted = refine_solids(cam, [p.prim for p in layout.pieces], pa.lab, movable)
+        for p, prim in zip(layout.pieces, fitted):
+            p.prim = prim
+    return layout
+
+
+def _ground_pieces(section: CrossSection, far: float) -> list[Piece]:
+    """Terrain everywhere, the road, a sidewalk each side, grass verges between them."""
+    y0, y1 = -ROAD_BEHIND_M, max(far, 30.0)
+    yc, length = (y0 + y1) / 2, y1 - y0
+    pieces = [Piece("terrain", Primitive("terrain", "plane", (1200.0, 1200.0, 1.0), (0.0, 300.0, -0.01), 0.0, "terrain"),
+                    "noise")]
+    road = section.road()
+    roads = [s for s in section.strips if s.cls == "road"]
+    rx0, rx1 = min(s.x0 for s in roads), max(s.x1 for s in roads)
+    pieces.append(Piece("road", Primitive("road", "box", (rx1 - rx0, length, 0.02), ((rx0 + rx1) / 2, yc, 0.0), 0.0,
+                                          "road"), "noise"))
+    for side, strips in (("left", [s for s in section.strips if s.x1 <= rx0 + 1e-6]),
+                         ("right", [s for s in section.strips if s.x0 >= rx1 - 1e-6])):
+        walk = [s for s in strips if s.cls == "sidewalk"]
+        if walk:
+            a, b = min(s.x0 for s in walk), max(s.x1 for s in walk)
+            pieces.append(Piece(f"sidewalk_{side}", Primitive("", "box", (b - a, length, KERB_M), ((a + b) / 2, yc, 0.0),
+                                                               0.0, "sidewalk"), "noise"))
+        near = sorted(strips, key=lambda s: abs((s.x0 + s.x1) / 2 - (rx0 + rx1) / 2))
+        # a green strip between the road and the sidewalk's far edge: a verge
+        for s in near[:3]:
+            if s.cls == "terrain" and s.width < 8.0:
+                pieces.append(Piece(f"verge_{side}", Primitive("", "box", (s.width, length, VERGE_M),
+                                                               ((s.x0 + s.x1) / 2, yc, 0.0), 0.0, "terrain"), "noise"))
+                break
+    del road
+    return pieces
