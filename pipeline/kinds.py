@@ -105,6 +105,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "fix the config named in the message; a rerun retries it"),
     Kind("no_render", "no program of the image rendered in a stage", False,
          "look at the record's round errors; Blender on the render nodes (GPU driver, kernel cache)"),
+    Kind("blender_crash", "Blender's process died (killed, out of memory) while it rendered the image's first "
+         "program, on every attempt", True,
+         "the Blender panels (crashes, RSS) and the render pods' memory limits; a rerun retries it",
+         retry_now=True),
     Kind("worker_lost", "the worker process running the image's task died (node lost, pod evicted, "
          "out-of-memory kill) more often than tasks.max_retries", True,
          "node events and memory limits (`kubectl describe`, `ray status`); a rerun retries it",

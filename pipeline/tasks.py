@@ -166,6 +166,12 @@ def init_image(job: ImageJob, cfg: SeigConfig, actor) -> ImageState:
             raise _config_error(exc) from exc
         settings = render_settings(photo.size, cfg.reconstruct)
         rec, start = start_reconstruction(photo, backend, ActorRenderer(actor), settings, cfg.reconstruct.seed)
+        if start.error is not None and start.error.kind in ("crash", "startup"):
+            # Blender died under the first render (a killed process, out of memory): no stage can
+            # improve on a start it never saw, so the whole step is retried on a fresh process.
+            err = RuntimeError(f"the first program's render failed ({start.error.kind}): {start.error.message}"[:2000])
+            err.seig_kind = "blender_crash"
+            raise err
         state.failed = image_failure(rec, cfg.reconstruct)
         if state.failed:  # the VLM is lost and no fallback is allowed: no artifacts, a failed row with its kind
             _strip_pngs(rec)

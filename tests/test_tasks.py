@@ -1,0 +1,44 @@
+"""An image's first render meeting a dead Blender is retried, then named: never an image
+that runs its stages without a start (which the offline stages cannot improve on)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import ray
+
+from blender_actors.protocol import RenderError, RenderResult
+from pipeline import tasks
+from pipeline.config import load_config
+from pipeline.tasks import ImageJob, TransientError, init_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Method:
+    def __init__(self, results: list[RenderResult]):
+        self.results = results
+
+    def remote(self, request):
+        return ray.put(self.results.pop(0))
+
+
+class _DeadBlenderActor:
+    """An actor handle whose Blender process dies under every render."""
+
+    def __init__(self, n: int):
+        self.render = _Method([RenderResult(error=RenderError(kind="crash", message="Blender process killed "
+                                                              "by signal 9 during the job")) for _ in range(n)])
+
+
+def test_a_crashed_first_render_is_retried_then_failed_with_its_kind(ray_local, tmp_path, photos, monkeypatch):
+    cfg = load_config(ROOT / "configs/local.yaml", ["reconstruct.long_side=48", "tasks.max_retries=2"])
+    job = ImageJob(image_id="a", uri=str(photos[0]), run_id="r", prefix=str(tmp_path / "scenes" / "a"))
+    monkeypatch.setattr(tasks, "_attempt", lambda: 0)
+    with pytest.raises(TransientError) as exc:  # Ray retries the task (retry_exceptions)
+        init_image(job, cfg, _DeadBlenderActor(1))
+    assert exc.value.kind == "blender_crash" and "killed by signal 9" in str(exc.value)
+    monkeypatch.setattr(tasks, "_attempt", lambda: 2)  # the last attempt: the image fails, named
+    state = init_image(job, cfg, _DeadBlenderActor(1))
+    assert state.failed is not None and state.failed[0] == "blender_crash" and state.retries == 2
+    assert not (tmp_path / "scenes" / "a").exists()  # nothing written for an image that never started
