@@ -38,7 +38,7 @@ class ImageOutcome(BaseModel):
 def render_settings(photo_size: tuple[int, int], cfg: ReconstructConfig) -> RenderSettings:
     width, height = render_size(photo_size, cfg.long_side)
     return RenderSettings(width=cfg.width or width, height=cfg.height or height, samples=cfg.samples, seed=cfg.seed,
-                          timeout_s=cfg.render_timeout_s)
+                          timeout_s=cfg.render_timeout_s, denoise=cfg.denoise)
 
 
 def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, renderer: Renderer,

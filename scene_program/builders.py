@@ -259,7 +259,12 @@ def build_scene():
     scene.render.resolution_percentage = 100
     scene.cycles.samples = RENDER["samples"]
     scene.cycles.seed = RENDER["seed"]
-    scene.cycles.use_denoising = False
+    # OpenImageDenoise where RENDER asks (seig's reconstructions do): at a few samples a surface
+    # lit only by the sky speckles. Balanced quality with the fast prefilter costs ~10-20 % of a
+    # 16-sample preview render and leaves about a third of the speckle (rms against 512 samples).
+    scene.cycles.use_denoising = bool(RENDER.get("denoise", False))
+    scene.cycles.denoising_quality = "BALANCED"
+    scene.cycles.denoising_prefilter = "FAST"
     scene.cycles.use_adaptive_sampling = False  # as seig's workers render: the same picture standalone
     scene.view_settings.view_transform = "Standard"
     scene.display_settings.display_device = "sRGB"

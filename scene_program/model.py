@@ -130,6 +130,9 @@ class Render(_Strict):
     samples: int = Field(16, ge=1, le=4096)
     seed: int = 0
     engine: Literal["CYCLES", "BLENDER_WORKBENCH", "BLENDER_EEVEE"] = "CYCLES"
+    # Cycles' denoiser (OpenImageDenoise) on the final picture: at a few samples per pixel a
+    # surface lit only by the sky shows Monte Carlo speckle that no photo has.
+    denoise: bool = False
 
 
 class Scene(_Strict):

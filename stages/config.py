@@ -19,6 +19,8 @@ class ReconstructConfig(BaseModel):
     width: int | None = Field(None, ge=8, le=8192, description="override the render width")
     height: int | None = Field(None, ge=8, le=8192, description="override the render height")
     samples: int = Field(16, ge=1, le=4096)
+    denoise: bool = Field(True, description="denoise renders (OpenImageDenoise): at a few samples, surfaces lit "
+                                            "only by the sky speckle, which costs SSIM and no photo shows")
     seed: int = 0
     render_timeout_s: float = Field(120.0, gt=0)
     keep_round_renders: bool = Field(True, description="store every candidate's render, not only the best")

@@ -74,7 +74,8 @@ def idpass_program(program: str) -> str:
 def object_masks(program: str, renderer: Renderer, render: RenderSettings,
                  size: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
     """{object name: bool mask} at `size` (w, h), and the background mask; None on failure."""
-    result = renderer.render(render.request(idpass_program(program), engine="BLENDER_WORKBENCH", samples=1))
+    result = renderer.render(render.request(idpass_program(program), engine="BLENDER_WORKBENCH", samples=1,
+                                             denoise=False))
     if not result.ok or MARKER not in result.record.stdout:
         return None
     names = result.record.stdout.split(MARKER, 1)[1].strip("\n").split("\n")

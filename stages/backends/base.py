@@ -41,10 +41,11 @@ class RenderSettings:
     samples: int
     seed: int = 0
     timeout_s: float | None = None
+    denoise: bool = False  # the same choice goes into the program's RENDER, so it renders alike alone
 
     def request(self, program: str, **override) -> RenderRequest:
         fields = dict(program=program, width=self.width, height=self.height, samples=self.samples,
-                      seed=self.seed, timeout_s=self.timeout_s)
+                      seed=self.seed, timeout_s=self.timeout_s, denoise=self.denoise)
         fields.update(override)
         return RenderRequest(**fields)
 

@@ -95,7 +95,8 @@ class OfflineBackend:
         scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed,
                               prior=self.config.camera)
         scene = scene.model_copy(update={"render": Render(width=render.width, height=render.height,
-                                                          samples=render.samples, seed=render.seed)})
+                                                          samples=render.samples, seed=render.seed,
+                                                          denoise=render.denoise)})
         return write_program(scene), Usage()
 
     # --- one round ------------------------------------------------------------------
