@@ -76,7 +76,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
                 status = 1
                 continue
             request = RenderRequest(program=source, width=args.width, height=args.height, samples=args.samples,
-                                    engine=args.engine, timeout_s=args.timeout)
+                                    engine=args.engine, timeout_s=args.timeout, denoise=args.denoise)
             result = worker.render(request)
             if not result.ok:
                 err = result.error
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, metavar="SEC")
     p.add_argument("--engine", default="CYCLES", choices=["CYCLES", "BLENDER_WORKBENCH", "BLENDER_EEVEE"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--denoise", action="store_true",
+                   help="Cycles' denoiser, as reconstructions render (their RENDER says \"denoise\": true)")
     p.set_defaults(func=_cmd_render)
 
     from pipeline import cli_batch, cli_dataset, cli_reconstruct
