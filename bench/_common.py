@@ -96,3 +96,17 @@ def ms(seconds: float) -> str:
 def print_json_summary(summary: dict) -> None:
     """The last line of every benchmark: one JSON object, easy to grep and to compare."""
     print("SUMMARY " + json.dumps(summary, sort_keys=True))
+
+
+def contact_sheet(tiles: list[list], path) -> None:
+    """Rows of PIL images pasted into one grid (4 px gaps, cells as large as the largest
+    first tile), saved to `path`: what a person looks at after a quality benchmark."""
+    from PIL import Image
+
+    w, h = max(t[0].size[0] for t in tiles), max(t[0].size[1] for t in tiles)
+    cols = max(len(t) for t in tiles)
+    sheet = Image.new("RGB", (cols * (w + 4), len(tiles) * (h + 4)), "white")
+    for k, row in enumerate(tiles):
+        for j, tile in enumerate(row):
+            sheet.paste(tile, (j * (w + 4), k * (h + 4)))
+    sheet.save(path)

@@ -37,6 +37,7 @@ from stages.photo import Photo, decode  # noqa: E402
 from stages.scoring import score_arrays  # noqa: E402
 from pipeline.single import render_settings  # noqa: E402
 from stages.config import ReconstructConfig  # noqa: E402
+from _common import contact_sheet  # noqa: E402
 
 
 def floors(photo: Photo) -> tuple[float, float]:
@@ -140,12 +141,7 @@ def main() -> int:
     (out / "summary.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     print(json.dumps(summary))
     if tiles:
-        w, h = max(t[0].size[0] for t in tiles), max(t[0].size[1] for t in tiles)
-        sheet = Image.new("RGB", (3 * (w + 4), len(tiles) * (h + 4)), "white")
-        for k, row_t in enumerate(tiles):
-            for j, t in enumerate(row_t):
-                sheet.paste(t, (j * (w + 4), k * (h + 4)))
-        sheet.save(out / "contact.png")
+        contact_sheet(tiles, out / "contact.png")
         print(f"contact sheet (photo | initial render | staged render): {out / 'contact.png'}")
     return 0
 

@@ -43,7 +43,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _common import loadavg  # noqa: E402
+from _common import contact_sheet, loadavg  # noqa: E402
 from blender_actors.config import WorkerConfig  # noqa: E402
 from blender_actors.protocol import RenderRequest  # noqa: E402
 from blender_actors.worker import BlenderWorker  # noqa: E402
@@ -260,12 +260,7 @@ def main() -> int:
     print("objects (reconstructed / true): " + ", ".join(f"{g} {a}/{b}" for g, (a, b) in summary["counts"].items()))
     print(f"time per image {summary['time_s']:.0f} s (staged); load at end {summary['load_end']}")
     if tiles:
-        w, h = tiles[0][0].size
-        sheet = Image.new("RGB", (6 * (w + 4), len(tiles) * (h + 4)), "white")
-        for k, row_t in enumerate(tiles):
-            for j, t in enumerate(row_t):
-                sheet.paste(t, (j * (w + 4), k * (h + 4)))
-        sheet.save(out / "contact.png")
+        contact_sheet(tiles, out / "contact.png")
         print(f"contact sheet (photo | render | true depth | depth | true classes | classes): {out / 'contact.png'}")
     return 0
 

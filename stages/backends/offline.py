@@ -175,17 +175,18 @@ class OfflineBackend:
 
     # --- per-section moves (scene in, candidate scenes out, best first) ----------------
     def _geometry(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
-        pred = self._predictor(ctx, scene)
-        if pred is None:
-            return [], "no render to compare with"
-        ranked = _ranked(pred, geometry_moves(scene, pred, rng, step), pred.geometry_score)
-        return [m.scene for m in ranked], "; ".join(m.label for m in ranked[: self.config.candidates])
+        return self._prescreened(ctx, scene, geometry_moves, rng, step)
 
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
+        return self._prescreened(ctx, scene, composition_moves, rng, step)
+
+    def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,
+                     step: float) -> tuple[list[Scene], str]:
+        """The section's moves ranked by the numpy pre-screen against the current render."""
         pred = self._predictor(ctx, scene)
         if pred is None:
             return [], "no render to compare with"
-        ranked = _ranked(pred, composition_moves(scene, pred, rng, step), pred.geometry_score)
+        ranked = _ranked(pred, moves(scene, pred, rng, step), pred.geometry_score)
         return [m.scene for m in ranked], "; ".join(m.label for m in ranked[: self.config.candidates])
 
     def _materials(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
