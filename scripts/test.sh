@@ -3,7 +3,8 @@
 # prometheus for the observability tests, Debian's chromium for the report tests, the Python
 # environment), then pytest. Ray's session logs go to a folder of this run's own, so that when
 # pytest dies without a summary (a Ray driver exits at once when its raylet or GCS dies) the
-# cause is printed here instead of being lost with the machine.
+# cause is printed here instead of being lost with the machine; the run then resumes with the
+# tests that had not ended (tests/progress.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_prometheus.sh
@@ -13,9 +14,25 @@ python3 -m venv .venv
 # that would push the test output out of a CI log's tail
 .venv/bin/pip install -q -e '.[test]' 2> >(grep -v "^WARNING: Location '" >&2)
 export RAY_TMPDIR="${RAY_TMPDIR:-$(mktemp -d /tmp/seig-tests-ray.XXXXXX)}"
+progress="$(mktemp /tmp/seig-tests-progress.XXXXXX)"
 rc=0
-.venv/bin/python -m pytest -q "$@" || rc=$?
+SEIG_TEST_PROGRESS="$progress" .venv/bin/python -m pytest -q "$@" || rc=$?
 if [ "$rc" -ne 0 ]; then
     bash scripts/diagnose_test_run.sh "$RAY_TMPDIR" || true
 fi
+if [ "$rc" -ne 0 ] && ! grep -qx finished "$progress"; then
+    # pytest died without its summary (see tests/progress.py): name what had failed, then run
+    # once more every test that had not ended, starting with the one that was running
+    ended=$(grep -c "^ended" "$progress" || true)
+    failed=$(grep "^failed" "$progress" | cut -f2 | sort -u || true)
+    echo "pytest died (exit $rc) after $ended tests had ended; resuming with the rest"
+    [ -n "$failed" ] && printf 'failed before it died:\n%s\n' "$failed"
+    rc=0
+    SEIG_TEST_RESUME_FROM="$progress" .venv/bin/python -m pytest -q "$@" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        bash scripts/diagnose_test_run.sh "$RAY_TMPDIR" || true
+    fi
+    [ -n "$failed" ] && [ "$rc" -eq 0 ] && rc=1
+fi
+rm -f "$progress"
 exit "$rc"

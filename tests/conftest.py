@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.progress import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_sessionfinish  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "examples" / "photos"  # the sample photos, vendored with their SOURCES.tsv
 STREET = ROOT / "examples" / "scenes" / "street.py"
