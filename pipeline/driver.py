@@ -80,7 +80,6 @@ class Driver(RunEnd):
         self.last_poll = self.last_tick = 0.0
         self.started_ray = False
         self.pool_started = False
-        self.chains: dict = {}  # final ref -> the refs of its image's earlier tasks
         self.watchdog: Watchdog | None = None
         self.ok_ids: list[str] = []
         self.shown_wait = 0.0
@@ -206,7 +205,6 @@ class Driver(RunEnd):
         for stage in STAGES:
             chain.append(stage_t.remote(chain[-1], stage.name, self.cfg_ref, actor))
         final = final_t.remote(chain[-1], self.cfg_ref, actor)  # the actor also renders the dataset
-        self.chains[final] = chain  # cancelled with it when the job aborts
         return final
 
     def _resolve(self, uri: str) -> str:
@@ -241,7 +239,6 @@ class Driver(RunEnd):
         self.metrics.in_flight.set(len(in_flight) - len(ready))
         for ref in ready:
             job = in_flight.pop(ref)
-            self.chains.pop(ref, None)
             try:
                 row = ray.get(ref)
             except ray.exceptions.RayError as exc:

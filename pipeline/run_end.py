@@ -28,12 +28,19 @@ class JobAborted(RuntimeError):
 
 class RunEnd:
     def _abort(self, in_flight: dict, plan: Plan, consumed: int, writer: ResultsWriter) -> None:
-        """Every image not run gets an `aborted` row: the run's results stay one row per entry."""
+        """Every image not run gets an `aborted` row: the run's results stay one row per entry.
+
+        The in-flight images' tasks are stopped by killing the render actors they all call
+        (each chain then fails fast), never by `ray.cancel`: cancelling a task whose worker
+        lease is being granted at that moment crashes the driver inside Ray 2.60 ("Tried to
+        complete task that was not pending", exit 1, no traceback), as the suite saw after
+        an abort with tasks still queued."""
         s = self.summary
         why = f"not run: the job stopped ({s.aborted})"[:1000]
+        self._poll_actors(force=True)  # their last stats, before they go
+        for actor in self.actors:
+            ray.kill(actor)
         for ref, job in in_flight.items():
-            for task in [ref, *self.chains.pop(ref, [])]:
-                ray.cancel(task, force=True)
             writer.rows.append(failed_row(job.image_id, job.uri, self.run_id, "aborted", why, job.passthrough,
                                           attempts=job.prior_attempts, manifest_row=job.manifest_row))
         s.submitted -= len(in_flight)
