@@ -13,7 +13,11 @@ python3 -m venv .venv
 # pip repeats one warning per package for a mirror folder that this machine lacks: noise
 # that would push the test output out of a CI log's tail
 .venv/bin/pip install -q -e '.[test]' 2> >(grep -v "^WARNING: Location '" >&2)
-export RAY_TMPDIR="${RAY_TMPDIR:-$(mktemp -d /tmp/seig-tests-ray.XXXXXX)}"
+own_ray_tmp=""
+if [ -z "${RAY_TMPDIR:-}" ]; then
+    own_ray_tmp="$(mktemp -d /tmp/seig-tests-ray.XXXXXX)"
+    export RAY_TMPDIR="$own_ray_tmp"
+fi
 progress="$(mktemp /tmp/seig-tests-progress.XXXXXX)"
 rc=0
 SEIG_TEST_PROGRESS="$progress" .venv/bin/python -m pytest -q "$@" || rc=$?
@@ -35,4 +39,10 @@ if [ "$rc" -ne 0 ] && ! grep -qx finished "$progress"; then
     [ -n "$failed" ] && [ "$rc" -eq 0 ] && rc=1
 fi
 rm -f "$progress"
+# a passing run leaves nothing behind; a failing one keeps Ray's logs for a closer look
+if [ "$rc" -eq 0 ] && [ -n "$own_ray_tmp" ]; then
+    rm -rf "$own_ray_tmp"
+else
+    echo "Ray's logs: $RAY_TMPDIR"
+fi
 exit "$rc"
