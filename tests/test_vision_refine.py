@@ -9,7 +9,7 @@ import numpy as np
 
 from stages.vision.camera import PinholeCamera
 from stages.vision.raycast import Primitive, cast
-from stages.vision.refine import Partition, refine_solids
+from stages.vision.refine import Partition, refine_solids, separate
 
 CAM = PinholeCamera(128, 96, focal_mm=28.0, pitch_deg=-3.0, height_m=2.0, x_m=-1.0)
 COLOURS = {"terrain": (45, 0, 20), "road": (35, 0, 0), "sidewalk": (70, 0, 5), "building": (55, 20, 25),
@@ -57,3 +57,33 @@ def test_the_truth_stays_put():
     truth = _truth()
     got = refine_solids(CAM, truth, _photo_lab(truth), movable=[1, 3, 4])
     assert got == truth
+
+
+def test_the_segmentation_sky_keeps_a_pale_roof_out_of_a_pale_sky():
+    """A facade of the sky's own colour rising into the sky hardly changes the colour
+    partition; the segmentation's sky must bring it down (and without it nothing does)."""
+    truth = _truth()
+    colours = dict(COLOURS, building=SKY)
+    index = cast(CAM.with_size(2 * CAM.width, 2 * CAM.height), truth).index
+    lut = np.array([colours[p.semantic] for p in truth] + [SKY], float)
+    lab = lut[np.where(index >= 0, index, len(truth))]
+    sky = index < 0  # the segmentation's sky (the photo's grid): exactly where the truth shows none
+    start = list(truth)
+    start[3] = replace(truth[3], size=(12.0, 50.0, 24.0))  # roof twice too high
+    blind = refine_solids(CAM, start, lab, movable=[3])
+    seeing = refine_solids(CAM, start, lab, movable=[3], sky=sky)
+    assert blind[3].size[2] == 24.0
+    assert abs(seeing[3].size[2] - 12.0) < 3.0
+
+
+def test_buildings_along_a_side_never_share_volume():
+    """Two boxes of one side that overlap along the street give up half the overlap each
+    (coinciding faces render black in Cycles); boxes that only touch stay as they are."""
+    a = Primitive("", "box", (14.0, 38.0, 8.0), (11.6, -11.0, 0.0), 0.0, "building")  # y -30 .. 8
+    b = Primitive("", "box", (14.0, 24.0, 6.0), (12.6, 16.5, 0.0), 0.0, "building")  # y 4.5 .. 28.5
+    c = Primitive("", "box", (14.0, 10.0, 9.0), (11.6, 33.5, 0.0), 0.0, "building")  # y 28.5 .. 38.5
+    got = separate([a, b, c], [0, 1, 2])
+    ends = [(p.location[1] - p.size[1] / 2, p.location[1] + p.size[1] / 2) for p in got]
+    assert ends[0][0] == -30.0 and ends[1][1] == 28.5 and got[2] == c
+    assert abs(ends[0][1] - 6.25) < 1e-9 and abs(ends[1][0] - 6.25) < 1e-9
+    assert [p.size[2] for p in got] == [8.0, 6.0, 9.0] and [p.location[0] for p in got] == [11.6, 12.6, 11.6]

@@ -22,8 +22,8 @@ from stages.vision.facades import Building, GroundMap, edge_map, end_building, k
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
-from stages.vision.refine import refine_solids
-from stages.vision.segment import GROUND, VERTICAL
+from stages.vision.refine import refine_solids, separate
+from stages.vision.segment import GROUND, SKY, VERTICAL
 from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
 ROAD_BEHIND_M = 30.0
@@ -122,12 +122,15 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         layout.pieces.append(Piece("tree_crown", t.prims[1], "foliage"))
     for t in pole_things:
         layout.pieces.append(Piece("pole", t.prims[0], "plain"))
+    fitted = [p.prim for p in layout.pieces]
     if refine:
         movable = [i for i, p in enumerate(layout.pieces)
                    if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
-        fitted = refine_solids(cam, [p.prim for p in layout.pieces], pa.lab, movable)
-        for p, prim in zip(layout.pieces, fitted):
-            p.prim = prim
+        fitted = refine_solids(cam, fitted, pa.lab, movable, labels == SKY)
+    for side in ("building_left", "building_right"):
+        fitted = separate(fitted, [i for i, p in enumerate(layout.pieces) if p.stem == side])
+    for p, prim in zip(layout.pieces, fitted):
+        p.prim = prim
     return layout
 
 
