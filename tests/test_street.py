@@ -219,3 +219,19 @@ def test_reconstructions_render_without_sampling_speckle(street, worker):
     raw, denoised = render(denoise=False), render()
     rms = lambda a: float(np.sqrt(((a - reference) ** 2).mean()))  # noqa: E731
     assert rms(denoised) < 0.6 * rms(raw), (rms(denoised), rms(raw))
+
+
+def test_the_sun_is_read_on_its_own_side_of_the_street(worker):
+    """Street 100 (a dev street) is lit from the left, so its right facades are bright; the
+    photo's left/right balance alone put the sun on the right, and the light fit then
+    painted the road, a facade and a tree black to make up for it. The reading tries both
+    sides and keeps the one whose paints are plausible."""
+    scene = random_street(100, Render(width=W, height=H, samples=8))
+    result = worker.render(RenderRequest(program=write_program(scene), width=W, height=H, samples=8))
+    assert result.ok, result.error
+    reading = read_photo(decode(result.png, "street_100").image)
+    truth_az = scene.lighting.sun.azimuth_deg
+    assert np.sign(reading.sun.azimuth_deg) == np.sign(truth_az), (reading.sun, truth_az)
+    seen = [s for s in reading.stats if s is not None]
+    black = sum(s.pixels for s in seen if float(np.mean(s.albedo)) < 0.01)
+    assert black < 0.05 * sum(s.pixels for s in seen), [(p.stem, s.albedo) for p, s in zip(reading.pieces, reading.stats) if s]

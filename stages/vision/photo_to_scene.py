@@ -47,6 +47,8 @@ STREET_VP_SHARE = 0.15  # a vanishing point this many lines agree on says: a str
 SUN_MIN_GAIN = 0.2  # shadows explain at least this share of the brightness variation: trust their sun  # a clear midday sun is about 3-5 in Blender's units next to a sky of strength 1
 REGION_THRESHOLD = 11.0  # Lab distance below which neighbouring superpixels of a class merge
 TARGET_ALBEDO = 0.8  # the brightest surfaces (90th percentile by area) get this albedo
+MAX_PAINT = 0.9  # no paint reflects more
+MIN_ALBEDO = 0.03  # the darkest surfaces (10th percentile by area) need at least this: asphalt, foliage
 
 
 @dataclass
@@ -99,7 +101,8 @@ def _object_radiance(pa: PhotoArrays, hits: RayHits, n: int) -> np.ndarray:
 def _light_ratio(stats: list[ObjectStats | None]) -> tuple[float, int]:
     """How much brighter the light must be (>1) or may be dimmer (<1), and in which channel:
     the level at which 90 % of the visible pixels belong to objects whose albedo is at most
-    TARGET_ALBEDO in every channel."""
+    TARGET_ALBEDO in every channel, but never brighter while 10 % already need less than
+    MIN_ALBEDO."""
     seen = [s for s in stats if s is not None]
     if not seen:
         return 1.0, 0
@@ -112,7 +115,16 @@ def _light_ratio(stats: list[ObjectStats | None]) -> tuple[float, int]:
         q = float(albedo[order, c][min(np.searchsorted(cum, 0.9), len(order) - 1)])
         if q > best[0]:
             best = (q, c)
-    return float(np.clip(best[0], 0.25, 4.0)), best[1]
+    q = best[0]
+    # the other end: no brighter light once large surfaces already need (nearly) black paint,
+    # whatever the bright ones ask: they are then lit by a sun from the wrong side, no
+    # strength mends that, and black roads and trees are the worse error
+    dark = albedo.mean(1) * TARGET_ALBEDO
+    order = np.argsort(dark)
+    cum = np.cumsum(weights[order]) / weights.sum()
+    if q > 1.0 and float(dark[order][min(np.searchsorted(cum, 0.1), len(order) - 1)]) < MIN_ALBEDO:
+        q = 1.0
+    return float(np.clip(q, 0.25, 4.0)), best[1]
 
 
 def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
@@ -152,23 +164,46 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
 
     hits = cast(cam, prims)
     views = cam.grid_rays()
+    suns = [sun]
     if horizon.outdoor:
         est = estimate_sun(prims, hits, cam.origin, views, pa.linear)
         if est is not None and est.gain > SUN_MIN_GAIN:
             share = float(np.clip(sun_share(est.ratio, est.elevation_deg), 0.1, 0.8))
-            sun = SunFit(elevation_deg=round(est.elevation_deg, 2), azimuth_deg=round(est.azimuth_deg, 2), share=share,
-                         color=sun.color)
-    sun_dir = sun_direction(sun.elevation_deg, sun.azimuth_deg)
-    visibility = trace_visibility(prims, hits, views, cam.origin, sun_dir)
+            suns = [SunFit(elevation_deg=round(est.elevation_deg, 2), azimuth_deg=round(est.azimuth_deg, 2),
+                           share=share, color=sun.color)]
+        elif sun.azimuth_deg != 0.0:
+            # the left/right balance guess cannot tell the sun's side: a convex object is
+            # brighter on the sun's side, a street's facades on the side facing away from it
+            suns.append(dataclasses.replace(sun, azimuth_deg=-sun.azimuth_deg))
     radiance = _object_radiance(pa, hits, len(prims))
+    best = None
+    for candidate in suns:
+        visibility = trace_visibility(prims, hits, views, cam.origin,
+                                      sun_direction(candidate.elevation_deg, candidate.azimuth_deg))
 
-    def all_stats(light: LightModel) -> list[ObjectStats | None]:
-        return [object_stats(pa, hits, light, views, i, visibility.shading(i, light, radiance))
-                for i in range(len(prims))]
+        def all_stats(light: LightModel, vis: Visibility = visibility) -> list[ObjectStats | None]:
+            return [object_stats(pa, hits, light, views, i, vis.shading(i, light, radiance)) for i in range(len(prims))]
 
-    sky, light, stats = _settle_light(sky, sun, ground_radiance, all_stats)
+        settled = _settle_light(sky, candidate, ground_radiance, all_stats)
+        penalty = _implausibility(settled[2])
+        if best is None or penalty < best[0]:
+            best = (penalty, candidate, visibility, settled)
+    _, sun, visibility, (sky, light, stats) = best
     return Reading(pa, seg, regions, horizon, cam, fit, mode, pieces, street, sky, sun, light, hits, stats,
                    visibility, radiance)
+
+
+def _implausibility(stats: list[ObjectStats | None]) -> float:
+    """How far the visible objects' albedos are outside what paint can be (above
+    MAX_PAINT or below MIN_ALBEDO, in log, weighed by pixels): a sun on the wrong side
+    leaves lit facades needing albedos over 1 and shadowed ones black."""
+    total = 0.0
+    for s in stats:
+        if s is not None:
+            a = np.asarray(s.albedo, dtype=float)
+            total += s.pixels * (max(0.0, math.log(max(a.max(), 1e-6) / MAX_PAINT))
+                                 + max(0.0, math.log(MIN_ALBEDO / max(a.mean(), 1e-6))))
+    return total
 
 
 def _settle_light(sky: SkyFit, sun: SunFit, ground_radiance: np.ndarray,

@@ -49,39 +49,49 @@ def _fit_error(obj: np.ndarray, log_l: np.ndarray, shade: np.ndarray) -> float:
     return float(np.mean((r - mean[obj]) ** 2))
 
 
-def estimate_sun(prims: list[Primitive], hits: RayHits, origin: np.ndarray, dirs: np.ndarray,
-                 linear: np.ndarray, seed: int = 0) -> SunEstimate | None:
-    """Best sun (module docstring) for the solids `prims` seen as `hits` from `origin` along
-    `dirs` (H, W, 3), with the photo in linear light `linear` (H, W, 3) on the same grid."""
-    rng = np.random.default_rng(seed)
-    lum = linear.mean(-1)
-    pick = _sample(hits, lum, rng)
-    if len(pick) < 50:
-        return None
-    obj = hits.index.ravel()[pick]
-    _, obj = np.unique(obj, return_inverse=True)
-    d = dirs.reshape(-1, 3)[pick]
-    depth = hits.depth.ravel()[pick]
-    normal = hits.normal.reshape(-1, 3)[pick]
-    points = origin + d * depth[:, None] + normal * 2e-3
-    log_l = np.log(np.maximum(lum.ravel()[pick], 1e-4))
-    base = _fit_error(obj, log_l, np.ones(len(pick)))
+class SunProblem:
+    """The photo's lit and shadowed points, ready to say how well a sun explains them."""
 
-    def evaluate(el: float, az: float) -> tuple[float, float]:
+    def __init__(self, prims: list[Primitive], hits: RayHits, origin: np.ndarray, dirs: np.ndarray,
+                 linear: np.ndarray, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        lum = linear.mean(-1)
+        pick = _sample(hits, lum, rng)
+        self.prims = prims
+        self.size = len(pick)
+        _, self.obj = np.unique(hits.index.ravel()[pick], return_inverse=True)
+        d = dirs.reshape(-1, 3)[pick]
+        depth = hits.depth.ravel()[pick]
+        self.normal = hits.normal.reshape(-1, 3)[pick]
+        self.points = origin + d * depth[:, None] + self.normal * 2e-3
+        self.log_l = np.log(np.maximum(lum.ravel()[pick], 1e-4))
+        self.base = _fit_error(self.obj, self.log_l, np.ones(self.size)) if self.size else 0.0
+
+    def evaluate(self, el: float, az: float) -> tuple[float, float]:
+        """(error, best sun-to-sky ratio) of a sun at this elevation and azimuth."""
         s = sun_direction(el, az)
-        cos = np.clip(normal @ s, 0.0, None)
+        cos = np.clip(self.normal @ s, 0.0, None)
         facing = cos > 0
-        lit = np.zeros(len(pick), dtype=bool)
+        lit = np.zeros(self.size, dtype=bool)
         if facing.any():
-            blocked = intersect(prims, points[facing], np.broadcast_to(s, (int(facing.sum()), 3))).index >= 0
+            blocked = intersect(self.prims, self.points[facing], np.broadcast_to(s, (int(facing.sum()), 3))).index >= 0
             lit[np.flatnonzero(facing)[~blocked]] = True
         best = (np.inf, 1.0)
         for k in RATIOS:
-            err = _fit_error(obj, log_l, 1.0 + k * lit * cos)
+            err = _fit_error(self.obj, self.log_l, 1.0 + k * lit * cos)
             if err < best[0]:
                 best = (err, k)
         return best
 
+
+def estimate_sun(prims: list[Primitive], hits: RayHits, origin: np.ndarray, dirs: np.ndarray,
+                 linear: np.ndarray, seed: int = 0) -> SunEstimate | None:
+    """Best sun (module docstring) for the solids `prims` seen as `hits` from `origin` along
+    `dirs` (H, W, 3), with the photo in linear light `linear` (H, W, 3) on the same grid."""
+    problem = SunProblem(prims, hits, origin, dirs, linear, seed)
+    if problem.size < 50:
+        return None
+    evaluate = problem.evaluate
     results = []
     for el in (20.0, 40.0, 60.0):
         for az in np.arange(-180.0, 180.0, 30.0):
@@ -99,7 +109,7 @@ def estimate_sun(prims: list[Primitive], hits: RayHits, origin: np.ndarray, dirs
                 r = evaluate(e2, a2)
                 local.append((r[0], e2, a2, r[1]))
         err, el, az, k = min(local)
-    gain = 1.0 - err / max(base, 1e-9)
+    gain = 1.0 - err / max(problem.base, 1e-9)
     return SunEstimate(el, az, k, gain, confident=gain > 0.08)
 
 
