@@ -43,6 +43,30 @@ def _replace(scene: Scene, index: int, **changes) -> Scene:
     return s
 
 
+def _made_room(scene: Scene, index: int) -> Scene | None:
+    """`scene` with the buildings along the same side as object `index` trimmed back where it
+    now overlaps them (it keeps its new extent: it is what the move changed); None when a
+    neighbour would shrink below 2 m. Overlapping boxes render black where their faces
+    coincide, so a move that lengthens a building into the next one was rejected for that
+    artefact, not for its own merit."""
+    o = scene.geometry.objects[index]
+    y0, y1 = o.location[1] - o.size[1] / 2, o.location[1] + o.size[1] / 2
+    for j, other in enumerate(scene.geometry.objects):
+        if j == index or _group(other) != "building" or other.shape != "box" or other.name.startswith("building_end") \
+                or other.location[0] * o.location[0] <= 0:
+            continue
+        b0, b1 = other.location[1] - other.size[1] / 2, other.location[1] + other.size[1] / 2
+        if b1 <= y0 or b0 >= y1:
+            continue
+        a0, a1 = (y1, b1) if other.location[1] > o.location[1] else (b0, y0)
+        if a1 - a0 < 2.0:
+            return None
+        scene.geometry.objects[j] = other.model_copy(update={
+            "size": (other.size[0], a1 - a0, other.size[2]),
+            "location": (other.location[0], (a0 + a1) / 2, other.location[2])})
+    return scene
+
+
 def _remove(scene: Scene, names: set[str]) -> Scene:
     s = _copy(scene)
     s.geometry.objects = [o for o in s.geometry.objects if o.name not in names]
@@ -118,12 +142,14 @@ def geometry_moves(scene: Scene, pred: Predictor, rng: random.Random, step: floa
                 moves.append(Move(f"{name} facade {d:+.1f} m", _replace(scene, i, location=(x + side * d, y, z))))
             y0, y1 = y - sy / 2, y + sy / 2
             for d in (-3.0 * step, 3.0 * step):
+                ends = []
                 if y1 - (y0 + d) > 2:
-                    moves.append(Move(f"{name} near end {d:+.1f} m",
-                                      _replace(scene, i, size=(sx, y1 - y0 - d, sz), location=(x, (y0 + d + y1) / 2, z))))
+                    ends.append((f"{name} near end {d:+.1f} m", (sx, y1 - y0 - d, sz), (x, (y0 + d + y1) / 2, z)))
                 if (y1 + d) - y0 > 2:
-                    moves.append(Move(f"{name} far end {d:+.1f} m",
-                                      _replace(scene, i, size=(sx, y1 + d - y0, sz), location=(x, (y0 + y1 + d) / 2, z))))
+                    ends.append((f"{name} far end {d:+.1f} m", (sx, y1 + d - y0, sz), (x, (y0 + y1 + d) / 2, z)))
+                for label, size, location in ends:
+                    if (s := _made_room(_replace(scene, i, size=size, location=location), i)) is not None:
+                        moves.append(Move(label, s))
             if sy > 8:
                 for frac in (0.5,):
                     for f in (0.7, 1.35):

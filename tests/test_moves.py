@@ -1,0 +1,38 @@
+"""The offline geometry stage's structural moves (stages/backends/moves.py) keep the scene
+usable: no move leaves two buildings of one side sharing volume (numpy only, no render)."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from scene_program.examples import random_street
+from stages.backends.moves import geometry_moves
+from stages.backends.predict import Predictor
+
+
+def _overlaps(scene) -> list[tuple[str, str]]:
+    boxes = [o for o in scene.geometry.objects if o.semantic == "building" and not o.name.startswith("building_end")]
+    out = []
+    for a in boxes:
+        for b in boxes:
+            if a.name < b.name and a.location[0] * b.location[0] > 0:
+                a0, a1 = a.location[1] - a.size[1] / 2, a.location[1] + a.size[1] / 2
+                b0, b1 = b.location[1] - b.size[1] / 2, b.location[1] + b.size[1] / 2
+                if min(a1, b1) - max(a0, b0) > 1e-6:
+                    out.append((a.name, b.name))
+    return out
+
+
+def test_no_geometry_move_makes_buildings_interpenetrate():
+    lengthened = 0
+    for seed in (3, 5, 8):
+        scene = random_street(seed)
+        assert _overlaps(scene) == []
+        rng = np.random.default_rng(seed)
+        photo = rng.uniform(0, 1, (96, 128, 3))
+        pred = Predictor(scene, photo, np.full_like(photo, 0.5))
+        for move in geometry_moves(scene, pred, random.Random(seed), 1.0):
+            assert _overlaps(move.scene) == [], move.label
+            lengthened += "end +" in move.label
+    assert lengthened > 0  # the moves that could overlap were made
