@@ -87,3 +87,17 @@ def test_buildings_along_a_side_never_share_volume():
     assert ends[0][0] == -30.0 and ends[1][1] == 28.5 and got[2] == c
     assert abs(ends[0][1] - 6.25) < 1e-9 and abs(ends[1][0] - 6.25) < 1e-9
     assert [p.size[2] for p in got] == [8.0, 6.0, 9.0] and [p.location[0] for p in got] == [11.6, 12.6, 11.6]
+
+
+def test_an_end_building_brought_below_a_building_height_goes_and_the_street_runs_on():
+    from stages.vision.street import ROAD_AHEAD_M, Piece, without_low_end
+
+    road = Piece("road", Primitive("road", "box", (8.0, 80.0, 0.02), (0.0, 10.0, 0.0), 0.0, "road"))
+    side = Piece("building_right", Primitive("", "box", (14.0, 20.0, 9.0), (13.0, 20.0, 0.0), 0.0, "building"))
+    low = Piece("building_end", Primitive("", "box", (70.0, 14.0, 2.0), (0.0, 57.0, 0.0), 0.0, "building"))
+    got = without_low_end([road, side, low])
+    assert [p.stem for p in got] == ["road", "building_right"]
+    assert got[0].prim.location[1] + got[0].prim.size[1] / 2 == ROAD_AHEAD_M and got[0].prim.size[0] == 8.0
+    assert got[1] is side
+    tall = Piece("building_end", replace(low.prim, size=(70.0, 14.0, 12.0)))
+    assert without_low_end([road, side, tall]) == [road, side, tall]

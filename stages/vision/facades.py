@@ -22,6 +22,7 @@ from stages.vision.columns import Columns
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
 
+END_MIN_HEIGHT_M = 4.0  # a building across the street stands higher than a car or a wall
 FRACTION_OF_BEST = 0.7
 DEPTH_M = 14.0  # how deep a building goes behind its facade (unseen: a typical block)
 FAR_Y = 300.0  # facades are not read farther than this along the street
@@ -313,7 +314,7 @@ def end_building(cam: PinholeCamera, cols: Columns, top: np.ndarray, x_contact: 
     d = cam.rays(idx.astype(float), rows)
     t = (y - cam.y_m) / np.maximum(d[:, 1], 1e-6)
     z = float(np.median(cam.height_m + t * d[:, 2]))
-    if z < 4.0:
+    if z < END_MIN_HEIGHT_M:
         return None
     width = left + right + 2 * DEPTH_M + 20.0
     centre = (right - left) / 2

@@ -18,7 +18,9 @@ import numpy as np
 
 from stages.vision.camera import PinholeCamera
 from stages.vision.columns import Columns, read_columns
-from stages.vision.facades import Building, GroundMap, edge_map, end_building, kerb_half_widths, side_buildings
+from stages.vision.facades import (
+    END_MIN_HEIGHT_M, Building, GroundMap, edge_map, end_building, kerb_half_widths, side_buildings,
+)
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
@@ -131,7 +133,27 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         fitted = separate(fitted, [i for i, p in enumerate(layout.pieces) if p.stem == side])
     for p, prim in zip(layout.pieces, fitted):
         p.prim = prim
+    layout.pieces = without_low_end(layout.pieces)
     return layout
+
+
+def without_low_end(pieces: list[Piece]) -> list[Piece]:
+    """An end building the partition test brought below END_MIN_HEIGHT_M was not one (a
+    2 m wall across the whole street hides the street's far end): drop it, and let the
+    road, sidewalks and verges run on to the horizon."""
+    if not any(p.stem == "building_end" and p.prim.size[2] < END_MIN_HEIGHT_M for p in pieces):
+        return pieces
+    out = []
+    y0, y1 = -ROAD_BEHIND_M, ROAD_AHEAD_M
+    for p in pieces:
+        if p.stem == "building_end":
+            continue
+        if p.stem.startswith(("road", "sidewalk_", "verge_")):
+            x, _, z = p.prim.location
+            p = Piece(p.stem, dataclasses.replace(p.prim, size=(p.prim.size[0], y1 - y0, p.prim.size[2]),
+                                                  location=(x, (y0 + y1) / 2, z)), p.pattern)
+        out.append(p)
+    return out
 
 
 def _ground_pieces(section: CrossSection, far: float) -> list[Piece]:
