@@ -26,7 +26,7 @@ from scene_program.model import (
 )
 from stages.vision.calibrate import CameraFit, CameraPrior, fit_camera
 from stages.vision.camera import PinholeCamera
-from stages.vision.colours import ObjectStats, object_stats, surface
+from stages.vision.colours import MAX_ALBEDO, ObjectStats, object_stats, surface
 from stages.vision.generic import solid_pieces
 from stages.vision.horizon import HorizonEstimate, estimate_horizon, looks_outdoor, sky_below_horizon
 from stages.vision.image import PhotoArrays, analyse, linear_to_srgb, srgb_to_linear
@@ -47,7 +47,6 @@ STREET_VP_SHARE = 0.15  # a vanishing point this many lines agree on says: a str
 SUN_MIN_GAIN = 0.2  # shadows explain at least this share of the brightness variation: trust their sun  # a clear midday sun is about 3-5 in Blender's units next to a sky of strength 1
 REGION_THRESHOLD = 11.0  # Lab distance below which neighbouring superpixels of a class merge
 TARGET_ALBEDO = 0.8  # the brightest surfaces (90th percentile by area) get this albedo
-MAX_PAINT = 0.9  # no paint reflects more
 MIN_ALBEDO = 0.03  # the darkest surfaces (10th percentile by area) need at least this: asphalt, foliage
 
 
@@ -195,13 +194,13 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
 
 def _implausibility(stats: list[ObjectStats | None]) -> float:
     """How far the visible objects' albedos are outside what paint can be (above
-    MAX_PAINT or below MIN_ALBEDO, in log, weighed by pixels): a sun on the wrong side
+    MAX_ALBEDO (colours.py) or below MIN_ALBEDO, in log, weighed by pixels): a sun on the wrong side
     leaves lit facades needing albedos over 1 and shadowed ones black."""
     total = 0.0
     for s in stats:
         if s is not None:
             a = np.asarray(s.albedo, dtype=float)
-            total += s.pixels * (max(0.0, math.log(max(a.max(), 1e-6) / MAX_PAINT))
+            total += s.pixels * (max(0.0, math.log(max(a.max(), 1e-6) / MAX_ALBEDO))
                                  + max(0.0, math.log(MIN_ALBEDO / max(a.mean(), 1e-6))))
     return total
 
