@@ -4,7 +4,10 @@ A frame is a 4-byte big-endian length and that many bytes of JSON; no binary pay
 (outputs are files in the job dir, see `outputs`). The parent reads the pipe until EOF
 under one deadline that covers every byte, never more than `MAX_REPLY` bytes in all,
 and then splits it into frames of at most `MAX_FRAME` bytes. A stalled, oversized or
-malformed reply is the child's fault and ends the job; the parent never blocks on it.
+malformed reply is the child's fault and ends the job; the parent never blocks on it. A
+frame header that promises more than `MAX_FRAME`, or a frame past `MAX_FRAMES`, ends the
+job as soon as it arrives: no honest child sends one, so the worker's slot is not held
+for the rest of the deadline.
 """
 from __future__ import annotations
 
@@ -31,24 +34,31 @@ class ProtocolError(ValueError):
 def read_until_eof(fd: int, deadline: float, limit: int = MAX_REPLY) -> bytes:
     """Everything the child writes, until it closes the pipe; `deadline` is time.monotonic()."""
     os.set_blocking(fd, False)
-    chunks: list[bytes] = []
-    size = 0
+    data = bytearray()
+    next_header, frames = 0, 0  # where the next frame's length starts; frames announced so far
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not sel.select(left):
-                raise ReplyTimeout(b"".join(chunks))
+                raise ReplyTimeout(bytes(data))
             try:
                 chunk = os.read(fd, 65536)
             except BlockingIOError:
                 continue
             if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
+                return bytes(data)
+            if len(data) + len(chunk) > limit:
                 raise ProtocolError(f"reply longer than {limit} bytes")
-            chunks.append(chunk)
+            data += chunk
+            while next_header + _LEN.size <= len(data):
+                (n,) = _LEN.unpack_from(data, next_header)
+                if n > MAX_FRAME:
+                    raise ProtocolError(f"frame of {n} bytes (cap {MAX_FRAME})")
+                frames += 1
+                if frames > MAX_FRAMES:
+                    raise ProtocolError(f"more than {MAX_FRAMES} frames")
+                next_header += _LEN.size + n
 
 
 def split_frames(data: bytes) -> list[bytes]:

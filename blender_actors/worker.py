@@ -34,6 +34,10 @@ from blender_actors.protocol import (ChildConfined, ChildResult, RenderError, Re
 from blender_actors.sandbox import check_program
 from blender_actors.zygote_process import ZygoteProcess, describe_exit, session_members
 
+# An honest job child closes its reply pipe by exiting (os._exit right after its last frame):
+# one still running this long after the pipe closed is killed, not waited on to its deadline.
+EXIT_GRACE_S = 3.0
+
 log = logging.getLogger("seig.blender")
 
 
@@ -202,7 +206,13 @@ class BlenderWorker:
                 bad = str(exc)
             if timed_out or bad:
                 zygote.kill_job()
-            status, leftovers = zygote.wait_exit(max(deadline, time.monotonic() + 2.0))
+                status, leftovers, _ = zygote.wait_exit(max(deadline, time.monotonic() + 2.0))
+            else:  # an honest child closes the pipe by exiting: one that lingers after it is killed
+                closed = time.monotonic()
+                status, leftovers, lingered = zygote.wait_exit(min(max(deadline, closed + 2.0),
+                                                                   closed + EXIT_GRACE_S))
+                if lingered:
+                    bad = f"it closed its reply pipe but did not exit within {EXIT_GRACE_S:g} s"
         except (OSError, TimeoutError, ValueError) as exc:  # the zygote itself failed: start afresh next time
             self._discard()
             self.stats.crashes += 1

@@ -185,20 +185,22 @@ class ZygoteProcess:
         """Ask the zygote (the child's real parent: no pid-reuse race) to SIGKILL the job."""
         self.send({"op": "kill"})
 
-    def wait_exit(self, deadline: float) -> tuple[int, int]:
-        """(exit code: negative = signal, processes left behind) once the job child is reaped;
-        kill the job when `deadline` (time.monotonic()) passes first."""
+    def wait_exit(self, deadline: float) -> tuple[int, int, bool]:
+        """(exit code: negative = signal, processes left behind, whether it had to be killed)
+        once the job child is reaped; kill the job when `deadline` (time.monotonic()) passes first."""
+        killed = False
         try:
             msg = self.recv(deadline - time.monotonic())
         except TimeoutError:
             self.kill_job()
+            killed = True
             msg = self.recv(15.0)
         if msg.get("op") != "exited":
             raise OSError(f"unexpected zygote message {msg.get('op')!r}")
         self.job_pid = None
         status = int(msg["status"])
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        return code, int(msg.get("leftovers", 0))
+        return code, int(msg.get("leftovers", 0)), killed
 
     def rss_mb(self) -> float | None:
         try:

@@ -151,9 +151,10 @@ def test_resources_are_checked_at_start_and_watched_while_running(ray_local, tmp
     with pytest.raises(ResourceError, match=r"actors.count 2 x actors.num_cpus 1 \+ tasks.num_cpus 0.1 = 2.1 CPUs"):
         run_job(_cfg(tmp_path, manifest, "actors.num_cpus=1"), progress=False)
     assert time.monotonic() - t0 < 10
-    # on a cluster (an autoscaler might add nodes) the same shortfall is caught while running
-    cfg = _cfg(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1", "tasks.num_cpus=0.5",
-               "ray.resource_wait_s=4", "metrics.actor_poll_s=1", "run.run_id=starved")
+    # on a cluster (an autoscaler might add nodes) the same shortfall is caught while running:
+    # tasks that can never fit beside the actors (a 2-CPU node: 2 x 1 held, each task needs 2.5),
+    cfg = _cfg(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1", "tasks.num_cpus=2.5",
+               "ray.resource_wait_s=4", "metrics.actor_poll_s=1", "run.run_id=starved", "dataset.enabled=false")
     t0 = time.monotonic()
     summary = run_job(cfg, progress=False)
     assert time.monotonic() - t0 < 60
@@ -161,6 +162,12 @@ def test_resources_are_checked_at_start_and_watched_while_running(ray_local, tmp
     assert summary.not_run == 3 and summary.check() == []
     rows = _one_row_each(_results(str(tmp_path / "out"), "starved"))
     assert {r["error_kind"] for r in rows.values()} == {"aborted"} and len(rows) == 3
+    # and an actor that can never start beside the first (1.5 + 1.5 CPUs on 2)
+    cfg = _cfg(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1.5", "tasks.num_cpus=0.1",
+               "ray.resource_wait_s=4", "metrics.actor_poll_s=1", "run.run_id=starved2", "dataset.enabled=false")
+    summary = run_job(cfg, progress=False)
+    assert summary.aborted and "1 of 2 render actors did not start within 4 s" in summary.aborted, summary.aborted
+    assert "actors.num_cpus" in summary.aborted and summary.check() == []
 
 
 def test_a_config_with_only_reconstruct_runs_on_two_cores(ray_local, tmp_path, photos):
@@ -297,19 +304,19 @@ def test_nightly_increment_uses_the_done_index(ray_local, tmp_path, photos):
 
     out = tmp_path / "out"
     first = _manifest(tmp_path / "night1.parquet", ["a", "b"], [str(photos[0]), str(photos[1])])
-    run_job(_cfg(tmp_path, first, "run.run_id=night1"), progress=False)
+    run_job(_cfg(tmp_path, first, "dataset.enabled=false", "run.run_id=night1"), progress=False)
     index = DoneIndex.load(str(out))
     assert set(index.runs) == {"night1"} and index.rows == 2
     grown = _manifest(tmp_path / "night2.parquet", ["a", "b", "c"], [str(photos[0]), str(photos[1]), str(photos[2])])
-    summary = run_job(_cfg(tmp_path, grown, "run.run_id=night2"), progress=False)
+    summary = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night2"), progress=False)
     assert summary.done_earlier_runs == 2 and summary.submitted == 1 and summary.check() == []
     assert [r["image_id"] for r in _results(str(out), "night2")] == ["c"]
     assert set(DoneIndex.load(str(out)).runs) == {"night1", "night2"}
     shutil.rmtree(index_root(str(out)))  # derived data: deleting it only costs a reread
-    again = run_job(_cfg(tmp_path, grown, "run.run_id=night3"), progress=False)
+    again = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night3"), progress=False)
     assert again.done_earlier_runs == 3 and again.submitted == 0
     assert set(DoneIndex.load(str(out)).runs) == {"night1", "night2", "night3"}
-    none = run_job(_cfg(tmp_path, grown, "run.run_id=night4", "run.history=[]"), progress=False)
+    none = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night4", "run.history=[]"), progress=False)
     assert none.submitted == 3  # history switched off: everything again
 
 

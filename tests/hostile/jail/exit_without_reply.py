@@ -1,5 +1,6 @@
 # mode: os_only
 # result: failed
+# ended within: 5.5
 # tries: close the reply pipe and keep running past the job (a silent child that never exits)
 import os
 import stat

@@ -1,5 +1,6 @@
 # mode: os_only
 # result: failed
+# ended within: 3
 # tries: a frame header promising a 1 TB payload (the old parent hung past its timeout), then silence
 import os
 import stat
