@@ -4,10 +4,8 @@ their layout, replies (code, patches, prose), verdicts, sizing, the per-image he
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
-import time
 
 import pytest
 from PIL import Image

@@ -1,17 +1,15 @@
-"""The batch job with real components: local Ray, real Blender, a real S3 endpoint, and
-the faults an operator meets: killed drivers and workers, storage denied or stalled, bad
-rows, reruns. After every attempt each manifest entry has exactly one results row."""
+"""The batch job with real components: local Ray, real Blender, and the faults an operator
+meets: killed drivers and workers, bad rows, short resources, reruns. After every attempt
+each manifest entry has exactly one results row. (Storage faults: test_pipeline_storage.py.)"""
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,50 +20,7 @@ from pipeline.config import load_config
 from pipeline.driver import run_job
 from pipeline.preflight import PreflightError
 from pipeline.resources import ResourceError
-
-ROOT = Path(__file__).resolve().parent.parent
-FAST = [
-    "reconstruct.long_side=48", "reconstruct.samples=1", "reconstruct.offline.candidates=1",
-    "reconstruct.rounds={geometry: 1, materials: 1, composition: 0, lighting: 0}",
-    "reconstruct.keep_round_renders=false", "run.results_flush_rows=1", "actors.count=2",
-    "dataset.long_side=48", "dataset.samples=1", "dataset.variants=1",
-]
-AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _manifest(path: Path, ids: list, uris: list, **extra) -> str:
-    cols = {"image_id": pa.array(ids, pa.string()), "uri": pa.array(uris, pa.string())}
-    cols.update({k: pa.array(v) for k, v in extra.items()})
-    pq.write_table(pa.table(cols), path)
-    return str(path)
-
-
-def _results(output: str, run_id: str, **opts) -> list[dict]:
-    """What a plain reader sees: every visible part of the run's results."""
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(f"{output}/{run_id}/results", **opts)
-    fs.invalidate_cache()
-    files = [f for f in fs.glob(path + "/*.parquet") if not f.rsplit("/", 1)[-1].startswith(("_", "."))]
-    return pq.ParquetDataset(files, filesystem=fs).read().to_pylist() if files else []
-
-
-def _one_row_each(rows: list[dict]) -> dict:
-    keys = Counter(r["image_id"] if r["image_id"] and "/" not in r["image_id"] else f"/{r['manifest_row']}"
-                   for r in rows)
-    assert max(keys.values()) == 1, f"more than one row for {[k for k, n in keys.items() if n > 1]}"
-    return {r["image_id"] if r["image_id"] and "/" not in r["image_id"] else f"/{r['manifest_row']}": r for r in rows}
-
-
-def _cfg(tmp_path, manifest, *more, output=None):
-    return load_config(ROOT / "configs/local.yaml", FAST + [f"run.manifest={manifest}",
-                                                            f"run.output={output or tmp_path / 'out'}", *more])
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.pipeline_helpers import FAST, ROOT, closed_port, job_config, one_row_each, results_rows, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +37,19 @@ def test_bad_rows_duplicates_and_reruns_leave_one_row_per_entry(ray_local, tmp_p
     """A manifest with a duplicate id (different uri), invalid rows, bad photos and an
     unreachable source, run three times under one run id."""
     good = sorted(p for p in photos_dir.glob("*.jpg") if p.name not in ("corrupt.jpg", "notes.jpg"))
-    unreachable = f"http://127.0.0.1:{_closed_port()}/photo.jpg"
+    unreachable = f"http://127.0.0.1:{closed_port()}/photo.jpg"
     ids = [good[0].stem, good[0].stem, "missing", "corrupt", "notes", None, "empty_uri", "a/b", "offline"]
     uris = [str(good[0]), str(good[1]), str(photos_dir / "nope.jpg"), str(photos_dir / "corrupt.jpg"),
             str(photos_dir / "notes.jpg"), str(good[1]), "", str(good[1]), unreachable]
-    manifest = _manifest(tmp_path / "m.parquet", ids, uris, lat=[float(i) for i in range(9)])
-    cfg = _cfg(tmp_path, manifest, "run.run_id=bad", "tasks.max_retries=1")
+    manifest = write_manifest(tmp_path / "m.parquet", ids, uris, lat=[float(i) for i in range(9)])
+    cfg = job_config(tmp_path, manifest, "run.run_id=bad", "tasks.max_retries=1")
     first = run_job(cfg, progress=False)
     assert first.check() == [], first.model_dump()
     assert (first.manifest_rows, first.unique_ids, first.invalid_rows, first.duplicates) == (9, 5, 3, 1)
     assert first.conflicting_ids == 1 and first.duplicate_examples[0]["image_id"] == good[0].stem
     assert sorted(first.duplicate_examples[0]["uris"]) == sorted([str(good[0]), str(good[1])])
     assert any("different uris" in w for w in first.warnings) and "WARNING" in first.text()
-    rows = _one_row_each(_results(str(tmp_path / "out"), "bad"))
+    rows = one_row_each(results_rows(str(tmp_path / "out"), "bad"))
     assert len(rows) == 8  # 5 images + 3 invalid rows; the duplicate row has none
     kinds = {k: (r["status"], r["error_kind"]) for k, r in rows.items()}
     assert kinds[good[0].stem] == ("ok", None) and rows[good[0].stem]["uri"] == str(good[0])  # the first row ran
@@ -118,7 +73,7 @@ def test_bad_rows_duplicates_and_reruns_leave_one_row_per_entry(ray_local, tmp_p
         assert again.kept_ok == 1 and again.kept_failed == 6 and again.invalid_written == 0
         assert again.kept_failed_by_kind == {"manifest": 3, "photo_missing": 1, "photo_corrupt": 1,
                                              "photo_not_an_image": 1}
-        rows = _one_row_each(_results(str(tmp_path / "out"), "bad"))
+        rows = one_row_each(results_rows(str(tmp_path / "out"), "bad"))
         assert len(rows) == 8 and rows["offline"]["attempts"] == 2 * attempt  # attempts add up over reruns
         assert f"attempt {attempt}" in again.text() and "kept from earlier attempts" in again.text()
 
@@ -130,40 +85,40 @@ def test_preflight_names_the_field_before_ray_starts(tmp_path):
     pq.write_table(pa.table({"image_id": ["a"]}), bad)
     started = ray.is_initialized()
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*missing required column\(s\) uri"):
-        run_job(_cfg(tmp_path, bad), progress=False)
+        run_job(job_config(tmp_path, bad), progress=False)
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*nope\.parquet: no such file"):
-        run_job(_cfg(tmp_path, tmp_path / "nope.parquet"), progress=False)
+        run_job(job_config(tmp_path, tmp_path / "nope.parquet"), progress=False)
     ro = tmp_path / "ro"
     ro.mkdir()
     (ro / "file").write_text("a file where the output folder should be")
-    good = _manifest(tmp_path / "m.parquet", ["a"], ["x.jpg"])
+    good = write_manifest(tmp_path / "m.parquet", ["a"], ["x.jpg"])
     with pytest.raises(PreflightError, match=r"^run\.output: .* is not writable"):
-        run_job(_cfg(tmp_path, good, output=ro / "file"), progress=False)
-    empty = _manifest(tmp_path / "empty.parquet", [], [])
-    summary = run_job(_cfg(tmp_path, empty, "run.run_id=empty"), progress=False)
+        run_job(job_config(tmp_path, good, output=ro / "file"), progress=False)
+    empty = write_manifest(tmp_path / "empty.parquet", [], [])
+    summary = run_job(job_config(tmp_path, empty, "run.run_id=empty"), progress=False)
     assert summary.manifest_rows == 0 and summary.submitted == 0 and summary.check() == []
     assert ray.is_initialized() == started  # nothing to run: Ray was never started
 
 
 def test_resources_are_checked_at_start_and_watched_while_running(ray_local, tmp_path, photos):
-    manifest = _manifest(tmp_path / "m.parquet", ["a", "b", "c"], [str(p) for p in photos[:3]])
+    manifest = write_manifest(tmp_path / "m.parquet", ["a", "b", "c"], [str(p) for p in photos[:3]])
     t0 = time.monotonic()
     with pytest.raises(ResourceError, match=r"actors.count 2 x actors.num_cpus 1 \+ tasks.num_cpus 0.1 = 2.1 CPUs"):
-        run_job(_cfg(tmp_path, manifest, "actors.num_cpus=1"), progress=False)
+        run_job(job_config(tmp_path, manifest, "actors.num_cpus=1"), progress=False)
     assert time.monotonic() - t0 < 10
     # on a cluster (an autoscaler might add nodes) the same shortfall is caught while running:
     # tasks that can never fit beside the actors (a 2-CPU node: 2 x 1 held, each task needs 2.5),
-    cfg = _cfg(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1", "tasks.num_cpus=2.5",
+    cfg = job_config(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1", "tasks.num_cpus=2.5",
                "ray.resource_wait_s=4", "metrics.actor_poll_s=1", "run.run_id=starved", "dataset.enabled=false")
     t0 = time.monotonic()
     summary = run_job(cfg, progress=False)
     assert time.monotonic() - t0 < 60
     assert summary.aborted and "no stage task could start" in summary.aborted and "actors.num_cpus" in summary.aborted
     assert summary.not_run == 3 and summary.check() == []
-    rows = _one_row_each(_results(str(tmp_path / "out"), "starved"))
+    rows = one_row_each(results_rows(str(tmp_path / "out"), "starved"))
     assert {r["error_kind"] for r in rows.values()} == {"aborted"} and len(rows) == 3
     # and an actor that can never start beside the first (1.5 + 1.5 CPUs on 2)
-    cfg = _cfg(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1.5", "tasks.num_cpus=0.1",
+    cfg = job_config(tmp_path, manifest, "ray.address=auto", "actors.num_cpus=1.5", "tasks.num_cpus=0.1",
                "ray.resource_wait_s=4", "metrics.actor_poll_s=1", "run.run_id=starved2", "dataset.enabled=false")
     summary = run_job(cfg, progress=False)
     assert summary.aborted and "1 of 2 render actors did not start within 4 s" in summary.aborted, summary.aborted
@@ -175,7 +130,7 @@ def test_a_config_with_only_reconstruct_runs_on_two_cores(ray_local, tmp_path, p
     config = tmp_path / "only.yaml"
     config.write_text("reconstruct:\n  long_side: 48\n  samples: 1\n  offline: {candidates: 1}\n"
                       "  rounds: {geometry: 1, materials: 0, composition: 0, lighting: 0}\n")
-    manifest = _manifest(tmp_path / "m.parquet", ["a"], [str(photos[0])])
+    manifest = write_manifest(tmp_path / "m.parquet", ["a"], [str(photos[0])])
     cfg = load_config(config, [f"run.manifest={manifest}", f"run.output={tmp_path / 'out'}", "run.run_id=only"])
     assert cfg.actors.num_cpus == 1.0 and "num_cpus" not in cfg.actors.model_fields_set
     summary = run_job(cfg, progress=False)
@@ -210,8 +165,8 @@ def _child_pids(pattern: str) -> list[int]:
 def test_killing_blender_and_an_actor_mid_run_loses_no_image(ray_local, tmp_path, photos):
     ids = [f"img{i}" for i in range(6)]
     uris = [str(photos[i % len(photos)]) for i in range(6)]
-    manifest = _manifest(tmp_path / "m.parquet", ids, uris)
-    cfg = _cfg(tmp_path, manifest, "run.run_id=faults",
+    manifest = write_manifest(tmp_path / "m.parquet", ids, uris)
+    cfg = job_config(tmp_path, manifest, "run.run_id=faults",
                "reconstruct.rounds={geometry: 2, materials: 1, composition: 1, lighting: 0}")
     killed = {"blender": 0, "actor": 0}
 
@@ -237,7 +192,7 @@ def test_killing_blender_and_an_actor_mid_run_loses_no_image(ray_local, tmp_path
     summary = run_job(cfg, progress=False)
     t.join(timeout=5)
     assert killed == {"blender": 1, "actor": 1}
-    rows = _one_row_each(_results(str(tmp_path / "out"), "faults"))
+    rows = one_row_each(results_rows(str(tmp_path / "out"), "faults"))
     assert sorted(rows) == ids and summary.ok + summary.failed == 6 and summary.check() == []
     assert all(r["status"] == "ok" for r in rows.values()), [(r["image_id"], r["error_message"]) for r in rows.values()]
     # real counts: an image whose task met the dying actor was retried by Ray (2 or more, when the
@@ -263,9 +218,9 @@ def _settled_records(scenes: Path, quiet_s: float = 5.0, limit_s: float = 90.0) 
 
 def test_driver_killed_mid_run_then_rerun_recovers_rows_with_every_column(tmp_path, photos):
     ids = [f"img{i}" for i in range(6)]
-    unreachable = f"http://127.0.0.1:{_closed_port()}/photo.jpg"
+    unreachable = f"http://127.0.0.1:{closed_port()}/photo.jpg"
     uris = [str(photos[i % len(photos)]) for i in range(5)] + [unreachable]
-    manifest = _manifest(tmp_path / "m.parquet", ids, uris, note=[f"note {i}" for i in range(6)])
+    manifest = write_manifest(tmp_path / "m.parquet", ids, uris, note=[f"note {i}" for i in range(6)])
     out = tmp_path / "out"
     args = [sys.executable, "-m", "pipeline", "run", "--config", "configs/local.yaml", "--manifest", manifest,
             "--output", str(out), "--run-id", "killed", "--no-progress"] + [a for f in FAST for a in ("--set", f)]
@@ -285,7 +240,7 @@ def test_driver_killed_mid_run_then_rerun_recovers_rows_with_every_column(tmp_pa
     finished = _settled_records(out / "killed" / "scenes")  # a task running at the kill may still finish its image
     res = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
-    rows = _one_row_each(_results(str(out), "killed"))
+    rows = one_row_each(results_rows(str(out), "killed"))
     assert sorted(rows) == ids
     assert all(rows[i]["status"] == "ok" for i in ids[:5]) and rows["img5"]["error_kind"] == "source_unreachable"
     assert all(rows[i]["note"] == f"note {i[3:]}" for i in ids)  # recovered rows carry the manifest's columns
@@ -303,131 +258,18 @@ def test_nightly_increment_uses_the_done_index(ray_local, tmp_path, photos):
     from pipeline.done_index import DoneIndex, index_root
 
     out = tmp_path / "out"
-    first = _manifest(tmp_path / "night1.parquet", ["a", "b"], [str(photos[0]), str(photos[1])])
-    run_job(_cfg(tmp_path, first, "dataset.enabled=false", "run.run_id=night1"), progress=False)
+    first = write_manifest(tmp_path / "night1.parquet", ["a", "b"], [str(photos[0]), str(photos[1])])
+    run_job(job_config(tmp_path, first, "dataset.enabled=false", "run.run_id=night1"), progress=False)
     index = DoneIndex.load(str(out))
     assert set(index.runs) == {"night1"} and index.rows == 2
-    grown = _manifest(tmp_path / "night2.parquet", ["a", "b", "c"], [str(photos[0]), str(photos[1]), str(photos[2])])
-    summary = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night2"), progress=False)
+    grown = write_manifest(tmp_path / "night2.parquet", ["a", "b", "c"], [str(photos[0]), str(photos[1]), str(photos[2])])
+    summary = run_job(job_config(tmp_path, grown, "dataset.enabled=false", "run.run_id=night2"), progress=False)
     assert summary.done_earlier_runs == 2 and summary.submitted == 1 and summary.check() == []
-    assert [r["image_id"] for r in _results(str(out), "night2")] == ["c"]
+    assert [r["image_id"] for r in results_rows(str(out), "night2")] == ["c"]
     assert set(DoneIndex.load(str(out)).runs) == {"night1", "night2"}
     shutil.rmtree(index_root(str(out)))  # derived data: deleting it only costs a reread
-    again = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night3"), progress=False)
+    again = run_job(job_config(tmp_path, grown, "dataset.enabled=false", "run.run_id=night3"), progress=False)
     assert again.done_earlier_runs == 3 and again.submitted == 0
     assert set(DoneIndex.load(str(out)).runs) == {"night1", "night2", "night3"}
-    none = run_job(_cfg(tmp_path, grown, "dataset.enabled=false", "run.run_id=night4", "run.history=[]"), progress=False)
+    none = run_job(job_config(tmp_path, grown, "dataset.enabled=false", "run.run_id=night4", "run.history=[]"), progress=False)
     assert none.submitted == 3  # history switched off: everything again
-
-
-@pytest.fixture()
-def s3(monkeypatch, photos, tmp_path):
-    import s3fs
-
-    from tests.s3_server import FaultyProxy, MotoS3
-
-    for k, v in AWS.items():
-        monkeypatch.setenv(k, v)
-    moto = MotoS3()
-    proxy = FaultyProxy(moto.endpoint, fail_every=0)
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto.endpoint}, skip_instance_cache=True)
-    fs.mkdir("seig-in")
-    fs.mkdir("seig-out")
-    for p in photos[:4]:
-        fs.put(str(p), f"seig-in/photos/{p.name}")
-    local = _manifest(tmp_path / "m.parquet", [p.stem for p in photos[:4]],
-                      [f"s3://seig-in/photos/{p.name}" for p in photos[:4]], note=[f"n{i}" for i in range(4)])
-    fs.put(local, "seig-in/manifest.parquet")
-    try:
-        yield fs, moto, proxy
-    finally:
-        proxy.stop()
-        moto.stop()
-
-
-def _s3_cfg(tmp_path, endpoint, *more, manifest="s3://seig-in/manifest.parquet", output="s3://seig-out/runs"):
-    opts = f"run.storage_options={{client_kwargs: {{endpoint_url: '{endpoint}'}}}}"
-    return _cfg(tmp_path, manifest, opts, *more, output=output)
-
-
-def test_s3_end_to_end_with_transient_errors_and_a_missing_bucket(ray_local, tmp_path, s3):
-    fs, moto, proxy = s3
-    proxy.fail_every = 5
-    cfg = _s3_cfg(tmp_path, proxy.endpoint, "run.run_id=s3run")
-    summary = run_job(cfg, progress=False)
-    assert summary.ok == 4 and summary.failed == 0
-    assert proxy.injected >= 3  # the run met real 503s and went on
-    rows = _one_row_each(_results("s3://seig-out/runs", "s3run", client_kwargs={"endpoint_url": moto.endpoint}))
-    assert sorted(rows) == sorted(r["image_id"] for r in rows.values()) and len(rows) == 4
-    for r in rows.values():
-        assert r["scene_uri"].startswith("s3://seig-out/runs/s3run/scenes/")
-        assert fs.exists(r["scene_uri"]) and fs.exists(r["record_uri"])
-    assert fs.exists("seig-out/runs/_seig/done") and not fs.glob("seig-out/runs/_seig/probe-*")
-    for manifest, output, field in (("s3://no-such-bucket/manifest.parquet", "s3://seig-out/runs", "run.manifest"),
-                                    ("s3://seig-in/manifest.parquet", "s3://no-such-bucket/runs", "run.output")):
-        t0 = time.monotonic()
-        with pytest.raises(PreflightError, match=rf"^{re.escape(field)}: .*(bucket does not exist)"):
-            run_job(_s3_cfg(tmp_path, moto.endpoint, manifest=manifest, output=output), progress=False)
-        assert time.monotonic() - t0 < 10
-
-
-def test_storage_denied_mid_run_then_rerun_of_the_run_id(ray_local, tmp_path, s3):
-    fs, moto, proxy = s3
-    cfg = _s3_cfg(tmp_path, proxy.endpoint, "run.run_id=denied", "run.max_in_flight=1")
-    done: list[str] = []
-
-    def deny_after_first_image(method, path):
-        if not done:
-            fs.invalidate_cache()
-            done.extend(fs.glob("seig-out/runs/denied/scenes/*/record.json"))
-        return bool(done) and method == "PUT" and "/scenes/" in path  # artifacts denied, results rows allowed
-
-    proxy.deny = deny_after_first_image
-    first = run_job(cfg, progress=False)
-    assert first.check() == [] and first.ok >= 1 and proxy.denied >= 1
-    assert first.failures_by_kind.get("storage_denied", 0) >= 1 and first.results_transient >= 1
-    rows = _one_row_each(_results("s3://seig-out/runs", "denied", client_kwargs={"endpoint_url": moto.endpoint}))
-    denied = sorted(k for k, r in rows.items() if r["error_kind"] == "storage_denied")
-    assert denied and all(rows[k]["attempts"] == 1 for k in denied)  # not retried in-run: the policy will not change
-    proxy.deny = None
-    again = run_job(cfg, progress=False)
-    assert again.check() == [] and again.retried_by_kind == {"storage_denied": len(denied)}
-    assert again.submitted == len(denied) and again.ok == len(denied) and again.kept_ok == 4 - len(denied)
-    rows = _one_row_each(_results("s3://seig-out/runs", "denied", client_kwargs={"endpoint_url": moto.endpoint}))
-    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows.values())
-    assert all(rows[k]["attempts"] == 2 and rows[k]["note"] for k in denied)
-
-
-def test_a_stalled_storage_endpoint_is_bounded_visible_and_resumable(ray_local, tmp_path, s3, caplog):
-    import logging
-
-    fs, moto, proxy = s3
-    cfg = _s3_cfg(tmp_path, proxy.endpoint, "run.run_id=stalled", "run.storage_deadline_s=3", "tasks.max_retries=1",
-                  "run.max_in_flight=2", "metrics.actor_poll_s=1",
-                  "run.storage_options={client_kwargs: {endpoint_url: '%s'}, config_kwargs: {read_timeout: 2, "
-                  "connect_timeout: 2, retries: {max_attempts: 1}}}" % proxy.endpoint)
-    stalled = threading.Event()
-
-    def stall_after_first_record():
-        deadline = time.time() + 180
-        while time.time() < deadline and not fs.glob("seig-out/runs/stalled/scenes/*/record.json"):
-            time.sleep(0.3)
-            fs.invalidate_cache()
-        proxy.start_stall()
-        stalled.set()
-
-    threading.Thread(target=stall_after_first_record, daemon=True).start()
-    t0 = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="seig"):
-        first = run_job(cfg, progress=False)
-    took = time.monotonic() - t0
-    proxy.end_stall()
-    assert stalled.is_set() and proxy.stalled > 0
-    assert took < 150, f"a stalled endpoint held the job {took:.0f} s"
-    assert first.aborted and "storage" in first.aborted and first.check() == [], first.text()
-    assert "INCOMPLETE" in first.text() or first.results_complete
-    assert any("waiting on storage for" in r.getMessage() for r in caplog.records), caplog.text
-    again = run_job(cfg.model_copy(update={}), progress=False)
-    assert again.check() == [] and not again.aborted
-    rows = _one_row_each(_results("s3://seig-out/runs", "stalled", client_kwargs={"endpoint_url": moto.endpoint}))
-    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows.values()), rows

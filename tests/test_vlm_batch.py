@@ -79,7 +79,7 @@ def test_the_api_key_never_reaches_a_file(tmp_path, photos):
     ray_tmp = tempfile.mkdtemp(prefix="rk", dir="/tmp")  # short: Ray's socket paths have a length limit
     try:
         with FakeOpenAI(model="qwen2.5-vl-7b") as fake:
-            replies = iter([f"```json\n{{\"road\": {{\"roughness\": 0.5}}}}\n```", VERDICT] * 4)
+            replies = iter(["```json\n{\"road\": {\"roughness\": 0.5}}\n```", VERDICT] * 4)
             fake.responder = lambda request: Scripted(contents=[next(replies, VERDICT)])
             out = tmp_path / "out"
             openai = json.dumps({"base_url": fake.base_url, "model": "qwen2.5-vl-7b", "api_key_env": "SEIG_CANARY",

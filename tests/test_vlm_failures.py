@@ -17,7 +17,6 @@ from scene_program.writer import write_program
 from stages.backends.base import BackendError, BudgetExhausted, RenderSettings, StageContext
 from stages.backends.openai_backend import OpenAIBackend, OpenAIConfig
 from stages.definitions import MATERIALS
-from stages.engine import run_stage
 from stages.photo import Photo
 from tests.fake_openai import FakeOpenAI, Scripted
 
