@@ -233,10 +233,11 @@ class BlenderWorker:
         if timed_out or status == -signal.SIGXCPU:
             self.stats.timeouts += 1
             raise _JobFailed("timeout", f"job exceeded its {timeout:g} s limit; its process was killed")
+        if leftovers:  # the cause of whatever else went wrong: a forked copy may have written to the reply pipe
+            also = f"; its reply was bad too ({bad})" if bad else ""
+            raise _JobFailed("protocol", f"the job left {leftovers} process(es) behind (killed){also}")
         if bad:
             raise _JobFailed("protocol", f"bad reply from the job ({bad}); its process was killed")
-        if leftovers:
-            raise _JobFailed("protocol", f"the job left {leftovers} process(es) behind (killed)")
         try:
             frames = [framing.strict_json(f) for f in framing.split_frames(data)]
         except framing.ProtocolError as exc:
