@@ -26,6 +26,7 @@ MAX_Y_M = 80.0
 CUT_COST = 60.0  # DP: the colour error (Lab^2 x pixels, normalised) a cut must save
 MIN_ROAD_M = 3.0
 MAX_SIDEWALK_M = 7.0
+LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may be one surface
 
 
 @dataclass
@@ -149,6 +150,8 @@ def _is_terrain(lab: np.ndarray) -> bool:
     """Grass and earth are green or yellow-brown; asphalt and paving are near neutral, and
     bluish where a shadow lets only the sky light them (never terrain)."""
     a, b = lab[1], lab[2]
+    if a < -6 and b > -3:  # clearly green, yellow or not: grass in a shadow loses its yellow to the sky's blue
+        return True
     return bool(b > 4 and ((a < -4 and np.hypot(a, b) > 8) or (b > 12 and np.hypot(a, b) > 14)))
 
 
@@ -158,11 +161,35 @@ def same_surface(p: Strip, q: Strip) -> bool:
     edge makes the darker side bluer (lit by the sky alone)."""
     dl = q.lab[0] - p.lab[0]
     db = q.lab[2] - p.lab[2]  # negative: q is bluer
-    if abs(dl) <= 7.0:
+    if abs(dl) <= LIGHTNESS_STEP:
         return True
     if abs(db) < 3.0:
         return False  # same light, different lightness: a different material
     return (dl < 0) == (db < 0)  # darker and bluer, or lighter and yellower: a shadow edge
+
+
+def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> bool:
+    """Is strip i, much lighter than the road beside it (same_surface took the step for a
+    shadow edge), the sidewalk instead? A lit part of the road has the sidewalk beyond it,
+    as light or lighter; a sidewalk has nothing as light beyond it (a verge, grass, the
+    facades' shadow). So: the run of strips of i's lightness is at most MAX_SIDEWALK_M wide,
+    and no neutral strip within MAX_SIDEWALK_M beyond that run is as light."""
+    lightness = strips[i].lab[0]
+    if lightness - strips[i - direction].lab[0] <= LIGHTNESS_STEP:
+        return False
+    j, width = i, 0.0
+    while 0 <= j < len(strips) and neutral[j] and abs(strips[j].lab[0] - lightness) <= LIGHTNESS_STEP:
+        width += strips[j].width
+        j += direction
+    if width > MAX_SIDEWALK_M:
+        return False
+    beyond = 0.0
+    while 0 <= j < len(strips) and beyond < MAX_SIDEWALK_M:
+        if neutral[j] and strips[j].lab[0] >= lightness - LIGHTNESS_STEP:
+            return False
+        beyond += strips[j].width
+        j += direction
+    return True
 
 
 def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
@@ -178,6 +205,8 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
     for direction in (-1, 1):
         i = seed + direction
         while 0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i]):
+            if _lit_paving_at_the_edge(strips, neutral, i, direction):
+                break
             road.add(i)
             i += direction
     for i in road:

@@ -1,0 +1,45 @@
+"""The street's cross-section classes (stages/vision/ground.py): which strip is the road, a
+sidewalk or terrain. Numpy only: strips with the Lab colours read on the dev streets."""
+from __future__ import annotations
+
+import numpy as np
+
+from stages.vision.ground import Strip, _classify, _is_terrain
+
+
+def _strips(*rows: tuple[float, float, float, float, float]) -> list[Strip]:
+    """(x0, x1, L, a, b) per strip, left to right."""
+    return [Strip(x0, x1, np.array([lab_l, a, b]), np.zeros(3)) for x0, x1, lab_l, a, b in rows]
+
+
+def _classes(strips: list[Strip]) -> list[str]:
+    _classify(strips, 0.0)
+    return [s.cls for s in strips]
+
+
+def test_a_lit_sidewalk_with_nothing_as_light_beyond_is_not_road():
+    # the paving is lighter and a little yellower than the asphalt, which same_surface takes
+    # for the lit side of a shadow edge; beyond it only darker ground: it is the sidewalk
+    strips = _strips((-40.0, -3.25, 46.5, 2.6, 10.8), (-3.25, -1.75, 62.7, 3.1, -0.6), (-1.75, 2.0, 35.0, 1.0, -3.6),
+                     (2.0, 4.5, 35.4, 0.8, -2.5), (4.5, 5.0, 55.3, 2.3, 1.7), (5.0, 7.0, 63.2, 3.4, 3.9),
+                     (7.0, 40.0, 76.5, 1.8, 19.9))
+    cls = _classes(strips)
+    assert cls[1] == "sidewalk", cls
+    assert cls[2] == cls[3] == "road"
+
+
+def test_the_lit_half_of_a_road_in_a_shadow_stays_road():
+    # the camera stands over the shaded half; the lit half is lighter and yellower, and the
+    # paving beyond it is lighter still: the lit half is road, the paving sidewalk
+    strips = _strips((-40.0, -7.0, 14.0, 8.3, -0.7), (-7.0, -4.0, 27.3, 4.8, -15.2), (-4.0, 0.25, 14.8, 2.7, -11.9),
+                     (0.25, 5.25, 35.2, 0.8, -4.5), (5.25, 6.75, 63.5, 4.4, -3.1), (6.75, 40.0, 34.4, 1.8, -2.0))
+    cls = _classes(strips)
+    assert cls[2] == cls[3] == "road", cls
+    assert cls[4] == "sidewalk"
+
+
+def test_grass_in_a_shadow_is_terrain_and_shaded_asphalt_is_not():
+    assert _is_terrain(np.array([18.6, -10.0, 3.4]))  # a verge in a facade's shadow
+    assert _is_terrain(np.array([49.7, -9.4, 16.5]))  # lit grass
+    assert not _is_terrain(np.array([14.8, 2.7, -11.9]))  # asphalt lit by the sky alone
+    assert not _is_terrain(np.array([63.2, 3.4, 3.9]))  # yellowish paving
