@@ -123,7 +123,7 @@ def segment(pa: PhotoArrays) -> Segmentation:
         scores = scores.copy()
         scores[:, SKY] -= penalty
         sp_labels = _label(sp, scores)
-    return Segmentation(superpixels=sp, labels=_drop_doubtful_sky(sp_labels[sp], pa), scores=scores)
+    return Segmentation(superpixels=sp, labels=_drop_doubtful_sky(sp_labels[sp], pa, sp), scores=scores)
 
 
 def _label(sp: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -155,13 +155,24 @@ def _sky_colour_penalty(f: dict[str, np.ndarray], sp_labels: np.ndarray) -> np.n
     return out
 
 
-def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays) -> np.ndarray:
+def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray | None = None) -> np.ndarray:
     """Specks of "sky" are nearly always a bright wall or floor: relabel them vertical.
-    Sky survives as a few large pieces, or as small but smooth gaps (sky through leaves)."""
+    Sky survives as a few large pieces, or as small but smooth gaps (sky through leaves).
+    When the sky as a whole is not smooth, its rough superpixels (a pale facade's) go
+    first, so that a narrow strip of real sky between facades is not dropped with them."""
     sky = labels == SKY
     if not sky.any():
         return labels
     out = labels.copy()
+    if sp is not None and float(np.median(pa.texture[sky])) >= SKY_TEXTURE:
+        for i in np.unique(sp[sky]):
+            part = sky & (sp == i)
+            blue = float(np.clip(-np.median(pa.lab[..., 2][part]) / 30.0, 0.0, 1.0))
+            if float(np.median(pa.texture[part])) >= SKY_TEXTURE * (1.0 + 2.0 * blue):
+                out[part] = VERTICAL
+        labels, sky = out, out == SKY
+        if not sky.any():
+            return out
     comps = connected_components(sky)
     total = labels.size
     smooth_overall = float(np.median(pa.texture[sky])) < SKY_TEXTURE
