@@ -21,6 +21,7 @@ CLASS_NAMES = ("sky", "vertical", "ground")
 # Cost of changing class going down a column (row to row); inf: never.
 # from \ to        sky      vertical  ground
 SKY_TEXTURE = 0.006  # see class_scores
+SMALL_SKY = 0.08  # share of the photo below which a sky that is not smooth is doubted
 
 _TRANSITION = np.array([
     [0.0, 2.0, 3.0],  # sky
@@ -158,13 +159,14 @@ def _sky_colour_penalty(f: dict[str, np.ndarray], sp_labels: np.ndarray) -> np.n
 def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray | None = None) -> np.ndarray:
     """Specks of "sky" are nearly always a bright wall or floor: relabel them vertical.
     Sky survives as a few large pieces, or as small but smooth gaps (sky through leaves).
-    When the sky as a whole is not smooth, its rough superpixels (a pale facade's) go
-    first, so that a narrow strip of real sky between facades is not dropped with them."""
+    A little sky that is not smooth as a whole was dropped entirely; its rough superpixels
+    (a pale facade's) go first, so that a narrow strip of real sky between facades is not
+    dropped with them. A large sky keeps its clouds."""
     sky = labels == SKY
     if not sky.any():
         return labels
     out = labels.copy()
-    if sp is not None and float(np.median(pa.texture[sky])) >= SKY_TEXTURE:
+    if sp is not None and sky.mean() < SMALL_SKY and float(np.median(pa.texture[sky])) >= SKY_TEXTURE:
         for i in np.unique(sp[sky]):
             part = sky & (sp == i)
             blue = float(np.clip(-np.median(pa.lab[..., 2][part]) / 30.0, 0.0, 1.0))
@@ -180,6 +182,6 @@ def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray | Non
         comp = comps == c
         if comp.sum() < 0.02 * total and not (smooth_overall and comp.sum() >= 0.003 * total):
             out[comp] = VERTICAL
-    if (out == SKY).mean() < 0.08 and not smooth_overall:
+    if (out == SKY).mean() < SMALL_SKY and not smooth_overall:
         out[out == SKY] = VERTICAL
     return out
