@@ -56,6 +56,11 @@ def superpixel_features(pa: PhotoArrays, sp: np.ndarray) -> dict[str, np.ndarray
     }
 
 
+def sky_texture_limit(b: np.ndarray | float) -> np.ndarray | float:
+    """The texture a sky of Lab blueness `b` may have: blue skies are allowed cloud edges."""
+    return SKY_TEXTURE * (1.0 + 2.0 * np.clip(-np.asarray(b) / 30.0, 0.0, 1.0))
+
+
 def class_scores(pa: PhotoArrays, f: dict[str, np.ndarray]) -> np.ndarray:
     """Hand-set log-likelihoods (n, 3). Each term is one of Hoiem's cues, and says why.
 
@@ -71,7 +76,7 @@ def class_scores(pa: PhotoArrays, f: dict[str, np.ndarray]) -> np.ndarray:
     # measure below 0.005, concrete, walls with things on them and foliage above 0.01;
     # cloud edges reach 0.015, so blue regions are allowed more texture
     blue = np.clip(-b / 30.0, 0.0, 1.0)
-    rough = np.clip(f["texture"] / (SKY_TEXTURE * (1.0 + 2.0 * blue)) - 0.5, 0.0, 6.0)
+    rough = np.clip(f["texture"] / sky_texture_limit(b) - 0.5, 0.0, 6.0)
     warm_or_green = np.clip((np.abs(a) + np.maximum(b, 0.0)) / 40.0, 0.0, 2.0)  # chroma skies rarely have
     light_ref = float(np.median(pa.lab[..., 0])) / 100.0
     vert = f["vertical_edges"]
@@ -156,7 +161,7 @@ def _sky_colour_penalty(f: dict[str, np.ndarray], sp_labels: np.ndarray) -> np.n
     return out
 
 
-def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray | None = None) -> np.ndarray:
+def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray) -> np.ndarray:
     """Specks of "sky" are nearly always a bright wall or floor: relabel them vertical.
     Sky survives as a few large pieces, or as small but smooth gaps (sky through leaves).
     A little sky that is not smooth as a whole was dropped entirely; its rough superpixels
@@ -166,13 +171,12 @@ def _drop_doubtful_sky(labels: np.ndarray, pa: PhotoArrays, sp: np.ndarray | Non
     if not sky.any():
         return labels
     out = labels.copy()
-    if sp is not None and sky.mean() < SMALL_SKY and float(np.median(pa.texture[sky])) >= SKY_TEXTURE:
+    if sky.mean() < SMALL_SKY and float(np.median(pa.texture[sky])) >= SKY_TEXTURE:
         for i in np.unique(sp[sky]):
             part = sky & (sp == i)
-            blue = float(np.clip(-np.median(pa.lab[..., 2][part]) / 30.0, 0.0, 1.0))
-            if float(np.median(pa.texture[part])) >= SKY_TEXTURE * (1.0 + 2.0 * blue):
+            if float(np.median(pa.texture[part])) >= sky_texture_limit(float(np.median(pa.lab[..., 2][part]))):
                 out[part] = VERTICAL
-        labels, sky = out, out == SKY
+        sky = out == SKY
         if not sky.any():
             return out
     comps = connected_components(sky)
