@@ -126,7 +126,8 @@ class ChildRecord(BaseModel):
     model_config = _STRICT
     device: Text(16) | None = None
     threads: int | None = Field(None, ge=0, le=4096)
-    timings: dict[Text(32), float] = Field(default_factory=dict, max_length=16)
+    timings: dict[Text(32), Annotated[float, Field(ge=0, le=10**6, allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=16)
     counts: dict[Text(32), Annotated[int, Field(ge=0, le=10**9)]] = Field(default_factory=dict, max_length=16)
     warnings: list[Text(500)] = Field(default_factory=list, max_length=50)
     blender_warnings: list[Text(500)] = Field(default_factory=list, max_length=50)

@@ -116,7 +116,8 @@ class BlenderWorker:
             result = self._render_locked(request)
             result.record.wall_s = round(time.perf_counter() - t0, 5)
             self.stats.busy_s += result.record.wall_s
-            self.stats.render_s += result.record.timings.get("render_s", 0.0)
+            # the job reports its own render time: believe it only as far as the wall time we measured
+            self.stats.render_s += min(max(result.record.timings.get("render_s", 0.0), 0.0), result.record.wall_s)
             self.stats.jobs += 1
             self.stats.failed += 0 if result.ok else 1
             return result
@@ -157,7 +158,8 @@ class BlenderWorker:
         result = self._job(zygote, request, record)
         zygote.jobs += 1
         record.zygote_rss_mb = zygote.rss_mb()
-        self.stats.rss_mb = result.record.rss_mb or 0.0
+        # the job reports its own RSS: no more than its address-space limit allows
+        self.stats.rss_mb = min(result.record.rss_mb or 0.0, float(self.config.memory_limit_mb or 10**7))
         self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, self.stats.rss_mb)
         if self._zygote is zygote and (zygote.jobs >= self.config.max_jobs_per_process
                                        or (record.zygote_rss_mb or 0) > self.config.max_rss_mb):
@@ -230,9 +232,13 @@ class BlenderWorker:
     def _judge(self, job: dict, dir_fd: int, record: RenderRecord, data: bytes, status: int, leftovers: int,
                timed_out: bool, bad: str | None, timeout: float) -> RenderResult:
         """Turn what came back into a result; raise _JobFailed for a failed job."""
-        if timed_out or status == -signal.SIGXCPU:
+        if timed_out:
             self.stats.timeouts += 1
             raise _JobFailed("timeout", f"job exceeded its {timeout:g} s limit; its process was killed")
+        if status == -signal.SIGXCPU:  # before the wall-clock deadline: CPU time, or a limit the program lowered
+            self.stats.timeouts += 1
+            raise _JobFailed("timeout", f"job ran out of CPU time (SIGXCPU) before its {timeout:g} s wall-clock "
+                                        "limit: its CPU time is capped at that, unless the program lowered the cap")
         if leftovers:  # the cause of whatever else went wrong: a forked copy may have written to the reply pipe
             also = f"; its reply was bad too ({bad})" if bad else ""
             raise _JobFailed("protocol", f"the job left {leftovers} process(es) behind (killed){also}")

@@ -216,6 +216,20 @@ def test_hostile_program_is_contained(path, bait, workers, box_program):
     assert after.ok and after.record.zygote_pid == result.record.zygote_pid, after.error
 
 
+def test_a_job_cannot_skew_the_worker_statistics_or_fake_its_cause(bait, workers):
+    """What a job says of itself is the job's claim: absurd timings are a bad reply and leave
+    the worker's counters as they were, and a job that lowered its own CPU limit is not
+    reported as one that ran past the wall-clock deadline."""
+    worker = workers["os_only"]
+    render_s, peak = worker.stats.render_s, worker.stats.peak_rss_mb
+    forged = worker.render(RenderRequest(program=bait.program(ROOT / "tests/hostile/jail/forged_timings.py"), **TINY))
+    assert forged.error is not None and forged.error.kind == "protocol" and "render_s" in forged.error.message
+    assert worker.stats.render_s - render_s < 1.0 and worker.stats.peak_rss_mb <= max(peak, 10**5)
+    spun = worker.render(RenderRequest(program=bait.program(ROOT / "tests/hostile/jail/lower_cpu_limit.py"), **TINY))
+    assert spun.error is not None and spun.error.kind == "timeout", spun.error
+    assert "CPU time" in spun.error.message and "exceeded" not in spun.error.message, spun.error.message
+
+
 def test_the_pixel_channel_is_real(bait, workers):
     """Positive control: where reading is allowed (/proc/cpuinfo), the bytes do come out as pixels,
     so the same program's failure to leak the secret is the jail's doing, not a broken channel."""
