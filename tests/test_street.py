@@ -235,3 +235,24 @@ def test_the_sun_is_read_on_its_own_side_of_the_street(worker):
     seen = [s for s in reading.stats if s is not None]
     black = sum(s.pixels for s in seen if float(np.mean(s.albedo)) < 0.01)
     assert black < 0.05 * sum(s.pixels for s in seen), [(p.stem, s.albedo) for p, s in zip(reading.pieces, reading.stats) if s]
+
+
+def test_cars_are_read_where_cars_stand(worker):
+    """Street 113 (a dev street) has five cars, 15 to 60 m away: 3 to 10 photo pixels wide.
+    On the 128 px analysis grid a car-sized box over the sidewalk's shadow near the camera
+    scored as a car (4 and 9 m away, where nothing stands) and rescaled the camera; the car
+    search now reads the photo at twice that grid. Every car read must stand where a true
+    car stands (positions scaled by the true over the read camera height, since a wrong
+    height scales the whole layout), within a lane across and 6 m along."""
+    w, h = 256, 192
+    scene = random_street(113, Render(width=w, height=h, samples=16))
+    result = worker.render(RenderRequest(program=write_program(scene), width=w, height=h, samples=16))
+    assert result.ok, result.error
+    reading = read_photo(decode(result.png, "street_113").image)
+    cam = scene.composition.camera
+    k = cam.location[2] / reading.camera.height_m
+    truth = [(o.location[0] - cam.location[0], o.location[1]) for o in scene.geometry.objects if o.semantic == "car"]
+    found = [(p.prim.location[0] * k, p.prim.location[1] * k) for p in reading.pieces if p.prim.semantic == "car"]
+    assert found, "no car read on a street with five"
+    for x, y in found:
+        assert any(abs(x - a) < 2.5 and abs(y - b) < 6.0 for a, b in truth), (x, y, truth)

@@ -142,7 +142,8 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     if fit.vp is not None and (horizon.outdoor or strong_vp):
         if not horizon.outdoor:  # many lines meet on the horizon, yet no sky: a street under a grey sky
             cam = dataclasses.replace(cam, height_m=prior.height_m)
-        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma)
+        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma,
+                             fine=analyse(photo, 2 * max(pa.shape)))
         if street is not None and not any(p.stem.startswith("building_") for p in street.pieces):
             street = None  # no facade on either side: not a street; the generic reading keeps more
     regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)

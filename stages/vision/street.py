@@ -63,8 +63,10 @@ def _contacts(cam: PinholeCamera, cols: Columns) -> tuple[np.ndarray, np.ndarray
 
 
 def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col: float | None,
-                height_sigma: float, rescale: bool = True, refine: bool = True) -> StreetLayout | None:
-    """The street's layout (module docstring), or None when the ground shows no road."""
+                height_sigma: float, rescale: bool = True, refine: bool = True,
+                fine: PhotoArrays | None = None) -> StreetLayout | None:
+    """The street's layout (module docstring), or None when the ground shows no road.
+    `fine`, the photo measured on a grid twice `pa`'s, is where cars are searched."""
     cols = read_columns(pa, labels)
     section = cross_section(cam, cols.labels == GROUND, pa)
     if section is None or section.road() is None:
@@ -81,13 +83,20 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     busy = np.zeros(w, dtype=bool)
     for t in pole_things:
         busy[np.clip(t.cols, 0, w - 1)] = True
-    car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
+    if fine is not None:
+        k = fine.shape[0] // h
+        car_things = cars(cam.with_size(fine.shape[1], fine.shape[0]), fine, cols, (road.x0, road.x1),
+                          np.repeat(np.repeat(upright, k, 0), k, 1)[:fine.shape[0], :fine.shape[1]])
+        for t in car_things:
+            t.cols = t.cols // k
+    else:
+        car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
     notes = []
     if rescale:
         k, n = height_scale(car_things, height_sigma)
         if n and abs(math.log(k)) > 0.01:
             scaled = dataclasses.replace(cam, height_m=round(cam.height_m * k, 4))
-            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine)
+            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine, fine=fine)
             if again is not None:
                 again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {n} car(s)")
                 return again

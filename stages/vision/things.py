@@ -3,7 +3,11 @@
 - Cars, by analysis by synthesis: a car-sized box is tried every metre along each kerb
   and lane; its silhouette (the hull of its projected corners) should hold one colour,
   unlike the pixels around it on every side, be upright and stand on ground. The best
-  boxes are kept without overlap, then each one's position and height refined. Cars are
+  boxes are kept without overlap, then each one's position and height refined. The street
+  reading runs this search on a grid twice the analysis grid: a car 30 m away is 4-6
+  analysis pixels wide, and there a box over a shadow's edge near the camera scored as well
+  as a real car (dev streets and 8 unseen ones: 38 cars read, 10 true, against 12 and 5;
+  scores are counted in analysis-grid pixels, so the thresholds hold on either grid). Cars are
   the one thing of known size in a street, so their measured heights also correct the
   camera-height prior (the whole layout scales with it: `height_scale`).
 - Trees: green, textured upright blobs are crowns (wide ones are several trees); a crown
@@ -20,7 +24,7 @@ import numpy as np
 
 from stages.vision.camera import PinholeCamera
 from stages.vision.columns import Columns
-from stages.vision.image import PhotoArrays, box_blur
+from stages.vision.image import ANALYSIS_SIZE, PhotoArrays, box_blur
 from stages.vision.raycast import Primitive
 from stages.vision.superpixels import connected_components
 
@@ -181,8 +185,9 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
     bottom = ring & (rr > rows.max())
     ground_below = float((~upright[g0:g1, k0:k1][bottom]).mean()) if bottom.any() else 0.0
     up = float(upright[r0:r1, c0:c1][inside].mean())
+    grid = max(upright.shape) / ANALYSIS_SIZE  # scores on a finer grid count analysis-grid pixels
     score = (min(min(contrasts), 30.0) / 10.0 - spread / 6.0 + 1.5 * (up - 0.6) + 1.0 * (ground_below - 0.5)) \
-        * math.sqrt(n)
+        * math.sqrt(n) / grid
     del mid_r
     return score, n
 
