@@ -43,3 +43,30 @@ def test_grass_in_a_shadow_is_terrain_and_shaded_asphalt_is_not():
     assert _is_terrain(np.array([49.7, -9.4, 16.5]))  # lit grass
     assert not _is_terrain(np.array([14.8, 2.7, -11.9]))  # asphalt lit by the sky alone
     assert not _is_terrain(np.array([63.2, 3.4, 3.9]))  # yellowish paving
+
+
+def test_a_rescaled_reading_whose_road_runs_to_the_end_of_the_section_is_refused():
+    # dev street 103 read again at the car-corrected camera height: the shadowed ground
+    # right of the road joined the road out to the end of the section (no edge seen there),
+    # and the right facades were lost; the first reading's road had both edges
+    from stages.vision.ground import CrossSection
+    from stages.vision.street import rescaled_reading_holds
+
+    def section(*rows):
+        strips = _strips(*[(x0, x1, float(lab_l), float(a), float(b)) for x0, x1, lab_l, a, b in rows])
+        _classify(strips, 0.0)
+        return CrossSection(strips)
+
+    # the strips as read there (Lab rounded), at 2.00 m and at 2.31 m
+    first = section((-40.0, -7.5, 48, -1, -5), (-7.5, -7.0, 47, -7, 7), (-7.0, -5.0, 50, -10, 15),
+                    (-5.0, -4.5, 51, -8, 9), (-4.5, -3.0, 54, 2, -11), (-3.0, -1.2, 39, 1, -6), (-1.2, 0.2, 42, 1, -5),
+                    (0.2, 4.2, 44, 1, -5), (4.2, 4.8, 41, 1, -5), (4.8, 6.5, 46, 1, -4), (6.5, 7.0, 37, 1, -6),
+                    (7.0, 7.5, 23, 2, -11), (7.5, 10.5, 24, 3, -17), (10.5, 40.0, 19, 6, -11))
+    again = section((-40.0, -9.0, 48, -1, -6), (-9.0, -8.5, 47, -2, -2), (-8.5, -8.0, 47, -7, 9),
+                    (-8.0, -5.8, 50, -10, 15), (-5.8, -5.2, 50, -9, 11), (-5.2, -3.5, 54, 2, -11), (-3.5, -1.2, 39, 1, -6),
+                    (-1.2, 0.2, 42, 1, -5), (0.2, 5.2, 44, 1, -5), (5.2, 7.8, 46, 1, -4), (7.8, 8.2, 30, 1, -7),
+                    (8.2, 8.8, 22, 2, -13), (8.8, 12.0, 24, 4, -17), (12.0, 40.0, 19, 6, -11))
+    assert not first.road_unbounded() and again.road_unbounded(), (first.road_extent(), again.road_extent())
+    assert not rescaled_reading_holds(first, again)
+    assert rescaled_reading_holds(again, first)  # the other way round (dev street 119): the rescale is taken
+    assert rescaled_reading_holds(first, first)

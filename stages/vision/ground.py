@@ -56,6 +56,16 @@ class CrossSection:
             out[(x >= s.x0) & (x < s.x1)] = s.cls
         return out
 
+    def road_extent(self) -> tuple[float, float]:
+        """X of the outer edges of all road strips (the road piece spans them)."""
+        roads = [s for s in self.strips if s.cls == "road"]
+        return min(s.x0 for s in roads), max(s.x1 for s in roads)
+
+    def road_unbounded(self) -> bool:
+        """Does the road run out to the end of the section on a side (no edge seen there)?"""
+        x0, x1 = self.road_extent()
+        return x0 <= -HALF_SPAN_M + BIN_M or x1 >= HALF_SPAN_M - BIN_M
+
     def kerbs(self) -> tuple[float, float] | None:
         """X of the road's left and right edges."""
         r = self.road()

@@ -5,7 +5,8 @@ The order matters: the ground's cross-section (ground.py) says where the road an
 sidewalks are; columns (columns.py) say where upright things meet the ground; things in
 the street (things.py) are read before the facades so that a car's or a tree's pixels do
 not count as a building's; cars then correct the camera height (and everything is read
-again at the corrected scale, since every ground-based measure scales with it); last the
+again at the corrected scale, since every ground-based measure scales with it, unless the
+road read again runs on without an edge: rescaled_reading_holds); last the
 facades (facades.py) on both sides and a building closing the street.
 """
 from __future__ import annotations
@@ -97,7 +98,10 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         if n and abs(math.log(k)) > 0.01:
             scaled = dataclasses.replace(cam, height_m=round(cam.height_m * k, 4))
             again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine, fine=fine)
-            if again is not None:
+            if again is not None and not rescaled_reading_holds(section, again.section):
+                notes.append(f"camera height {cam.height_m:.2f} m kept: at {scaled.height_m:.2f} m from {n} car(s) "
+                             "the road ran on without an edge")
+            elif again is not None:
                 again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {n} car(s)")
                 return again
     # buildings: the skyline of what is neither a tree nor a pole
@@ -144,6 +148,15 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         p.prim = prim
     layout.pieces = without_low_end(layout.pieces)
     return layout
+
+
+def rescaled_reading_holds(first: CrossSection, again: CrossSection) -> bool:
+    """Take the street read again at the car-corrected camera height? A new height scales the
+    ground plane and nothing else, yet the cross-section's strips are cut and classed anew,
+    and the road can then grow over shadowed ground out to the end of the section, where no
+    road edge is seen (dev street 103: from -3..6.5 m to -3.5..40 m, its right facades
+    lost). Such a reading is refused when the first one had a road bounded on both sides."""
+    return first.road_unbounded() or not again.road_unbounded()
 
 
 def without_low_end(pieces: list[Piece]) -> list[Piece]:
