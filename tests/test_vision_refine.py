@@ -101,3 +101,39 @@ def test_an_end_building_brought_below_a_building_height_goes_and_the_street_run
     assert got[1] is side
     tall = Piece("building_end", replace(low.prim, size=(70.0, 14.0, 12.0)))
     assert without_low_end([road, side, tall]) == [road, side, tall]
+
+
+def test_a_road_half_in_shadow_is_not_given_to_the_terrain():
+    """The partition test is blind to classes: a road whose right half lies in a facade's
+    shadow, the colour of the terrain plane beyond, fits better cut at the shadow's edge,
+    the shaded half left to the terrain (dev streets 102, 113, 115). The road may give up
+    only ground the cross-section saw as terrain, or hand it to the sidewalk beside it by
+    moving the kerb line (both strips at once), which a kerb placed 1 m wrong needs."""
+    from stages.vision.ground import CrossSection, Strip
+    from stages.vision.street import ground_given_up_plausibly
+
+    truth = _truth()
+    big = CAM.with_size(2 * CAM.width, 2 * CAM.height)
+    lab = _photo_lab(truth)
+    rows, cols = np.mgrid[0:big.height, 0:big.width]
+    x, _, ok = big.ground_point(cols.ravel().astype(float), rows.ravel().astype(float))
+    index = cast(big, truth).index.ravel()
+    shade = (index == 1) & ok & (x > 0.5)  # the road's right half, in shadow
+    lab = lab.reshape(-1, 3)
+    lab[shade] = COLOURS["terrain"]
+    lab = lab.reshape(big.height, big.width, 3)
+    neutral = lambda x0, x1, cls: Strip(x0, x1, np.array([40.0, 0.0, 0.0]), np.zeros(3), cls)  # noqa: E731
+    section = CrossSection([Strip(-40.0, -4.0, np.array([50.0, -20.0, 25.0]), np.zeros(3)), neutral(-4.0, 4.0, "road"),
+                            neutral(4.0, 7.0, "sidewalk"), neutral(7.0, 40.0, "terrain")])
+    veto = lambda prims, changes: ground_given_up_plausibly(section, prims, changes)  # noqa: E731
+    blind = refine_solids(CAM, truth, lab, movable=[1, 2])
+    assert blind[1].location[0] + blind[1].size[0] / 2 < 2.0  # the problem: cut at the shadow
+    held = refine_solids(CAM, truth, lab, movable=[1, 2], allowed=veto)
+    assert held[1].location[0] + held[1].size[0] / 2 > 3.5, held[1]
+    # a kerb 1 m too far right moves back with both strips, and nothing lies between them
+    start = list(truth)
+    start[1] = replace(truth[1], size=(9.0, 200.0, 0.02), location=(0.5, 100.0, 0.0))
+    start[2] = replace(truth[2], size=(2.0, 200.0, 0.15), location=(6.0, 100.0, 0.0))
+    got = refine_solids(CAM, start, _photo_lab(truth), movable=[1, 2], allowed=veto)
+    road_right, walk_left = got[1].location[0] + got[1].size[0] / 2, got[2].location[0] - got[2].size[0] / 2
+    assert abs(road_right - 4.0) < 0.5 and abs(walk_left - road_right) < 0.3, (got[1], got[2])

@@ -56,6 +56,14 @@ class CrossSection:
             out[(x >= s.x0) & (x < s.x1)] = s.cls
         return out
 
+    def paving_at(self, x: np.ndarray) -> np.ndarray:
+        """Whether the ground seen at each X looked paved (neutral: not green or brown),
+        whatever class its strip was given."""
+        out = np.zeros(np.shape(x), dtype=bool)
+        for s in self.strips:
+            out[(x >= s.x0) & (x < s.x1)] = not _is_terrain(s.lab)
+        return out
+
     def road_extent(self) -> tuple[float, float]:
         """X of the outer edges of all road strips (the road piece spans them)."""
         roads = [s for s in self.strips if s.cls == "road"]

@@ -6,7 +6,10 @@ each part (the sky, whose colour changes with height, counts per row). So each b
 facade line, height and two ends are tried a little nearer and farther, higher and lower,
 each road's and sidewalk's edges moved across the street, each car slid across and along
 it, keeping a change when the partition's summed squared colour error (Lab, on a grid of
-half the analysis size) drops. Only the rectangle a change touches is re-cast.
+half the analysis size) drops. Only the rectangle a change touches is re-cast. A road's
+edge and the sidewalk's edge it touches also move as one (the kerb line: what one gives
+up the other takes), and the caller may veto changes that colour cannot judge
+(street.ground_given_up_plausibly: a road's shaded half is not terrain).
 
 Colour alone lets a pale facade rise into a pale sky (a sky row is one part, and a facade
 of the sky's colour hardly changes its error), so the segmentation's sky takes part too:
@@ -18,6 +21,7 @@ dark holes in the renders.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -71,23 +75,25 @@ class Partition:
             err += SKY_WEIGHT * float((((index >= 0) == self.sky) & self.care).sum())
         return err
 
-    def try_change(self, i: int, new: Primitive) -> float:
-        """The error if object i became `new` (nothing is changed)."""
-        boxes = [b for b in (footprint(self.cam, self.prims[i]), footprint(self.cam, new)) if b is not None]
+    def try_change(self, changes: dict[int, Primitive]) -> float:
+        """The error if each object i became changes[i] (nothing is changed)."""
+        boxes = [b for i, new in changes.items() for b in (footprint(self.cam, self.prims[i]), footprint(self.cam, new))
+                 if b is not None]
         if not boxes:
             return self.error
         region = (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
-        prims = self.prims[:i] + [new] + self.prims[i + 1:]
+        prims = [changes.get(i, p) for i, p in enumerate(self.prims)]
         sub = cast(self.cam, prims, region).index
         r0, r1, c0, c1 = region
         index = self.index.copy()
         index[r0:r1, c0:c1] = sub[r0:r1, c0:c1]
-        self._pending = (i, new, index)
+        self._pending = (changes, index)
         return self._error(index)
 
     def accept(self) -> None:
-        i, new, index = self._pending
-        self.prims[i] = new
+        changes, index = self._pending
+        for i, new in changes.items():
+            self.prims[i] = new
         self.index = index
         self.error = self._error(index)
 
@@ -118,6 +124,38 @@ def _variants(p: Primitive) -> list[Primitive]:
     return out
 
 
+PAVED = ("road", "sidewalk")
+KERB_TOUCH_M = 0.3
+
+
+def _kerb_variants(prims: list[Primitive], i: int) -> list[dict[int, Primitive]]:
+    """A road's or sidewalk's edge moved together with the paved strip it touches (the kerb
+    line is one line: the road gives up what the sidewalk takes, never the terrain plane)."""
+    p = prims[i]
+    if p.semantic not in PAVED or p.shape != "box":
+        return []
+    out = []
+    for side in (-1.0, 1.0):
+        edge = p.location[0] + side * p.size[0] / 2
+        for j, q in enumerate(prims):
+            if j == i or q.semantic not in PAVED or q.shape != "box":
+                continue
+            if abs(q.location[0] - side * q.size[0] / 2 - edge) > KERB_TOUCH_M:
+                continue
+            far_p = p.location[0] - side * p.size[0] / 2
+            far_q = q.location[0] + side * q.size[0] / 2
+            for d in (-1.0, -0.4, 0.4, 1.0):
+                e = edge + d
+                if side * (e - far_p) > 0.5 and side * (far_q - e) > 0.5:
+                    out.append({i: _with_x(p, far_p, e), j: _with_x(q, e, far_q)})
+    return out
+
+
+def _with_x(p: Primitive, a: float, b: float) -> Primitive:
+    x0, x1 = min(a, b), max(a, b)
+    return replace(p, size=(x1 - x0, p.size[1], p.size[2]), location=((x0 + x1) / 2, p.location[1], p.location[2]))
+
+
 def _strip_variants(p: Primitive) -> list[Primitive]:
     """A strip lying on the ground with one edge moved across the street."""
     x, y, z = p.location
@@ -131,23 +169,32 @@ def _strip_variants(p: Primitive) -> list[Primitive]:
     return out
 
 
+Allowed = Callable[[list[Primitive], dict[int, Primitive]], bool]
+
+
 def refine_solids(cam: PinholeCamera, prims: list[Primitive], lab: np.ndarray,
-                  movable: list[int], sky: np.ndarray | None = None) -> list[Primitive]:
+                  movable: list[int], sky: np.ndarray | None = None, allowed: Allowed | None = None
+                  ) -> list[Primitive]:
     """`prims` with the objects at `movable` (buildings, road, sidewalks, cars) fitted by the
-    partition test; `sky` (the segmentation's sky, analysis grid) keeps solids out of it."""
+    partition test; `sky` (the segmentation's sky, analysis grid) keeps solids out of it;
+    `allowed(prims, changes)`, when given, vetoes changes the colour test cannot judge (the
+    partition is blind to classes: see street.ground_given_up_plausibly)."""
     part = Partition(cam, prims, lab, sky)
     for _ in range(PASSES):
         changed = False
         for i in movable:
             for _step in range(3):  # the best variant, while one helps
                 best, best_err = None, part.error * (1 - MIN_GAIN)
-                for cand in _variants(part.prims[i]):
-                    err = part.try_change(i, cand)
+                cands = [{i: c} for c in _variants(part.prims[i])] + _kerb_variants(part.prims, i)
+                for cand in cands:
+                    if allowed is not None and not allowed(part.prims, cand):
+                        continue
+                    err = part.try_change(cand)
                     if err < best_err:
                         best, best_err = cand, err
                 if best is None:
                     break
-                part.try_change(i, best)
+                part.try_change(best)
                 part.accept()
                 changed = True
         if not changed:

@@ -25,7 +25,7 @@ from stages.vision.facades import (
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
-from stages.vision.refine import refine_solids, separate
+from stages.vision.refine import PAVED, refine_solids, separate
 from stages.vision.segment import GROUND, SKY, VERTICAL
 from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
@@ -141,7 +141,8 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     if refine:
         movable = [i for i, p in enumerate(layout.pieces)
                    if p.stem.startswith(("building_", "road", "sidewalk_", "car"))]
-        fitted = refine_solids(cam, fitted, pa.lab, movable, labels == SKY)
+        fitted = refine_solids(cam, fitted, pa.lab, movable, labels == SKY,
+                               allowed=lambda prims, changes: ground_given_up_plausibly(section, prims, changes))
     for side in ("building_left", "building_right"):
         fitted = separate(fitted, [i for i, p in enumerate(layout.pieces) if p.stem == side])
     for p, prim in zip(layout.pieces, fitted):
@@ -157,6 +158,39 @@ def rescaled_reading_holds(first: CrossSection, again: CrossSection) -> bool:
     road edge is seen (dev street 103: from -3..6.5 m to -3.5..40 m, its right facades
     lost). Such a reading is refused when the first one had a road bounded on both sides."""
     return first.road_unbounded() or not again.road_unbounded()
+
+
+GIVE_UP_STEP_M = 0.05
+GIVE_UP_TOLERANCE_M = 0.3
+
+
+def ground_given_up_plausibly(section: CrossSection, prims: list[Primitive], changes: dict[int, Primitive]) -> bool:
+    """May these road and sidewalk edges move so? Ground the road gives up, or a sidewalk on
+    its side towards the road, and no paved strip covers after the change, falls to the
+    terrain plane: allowed only where the cross-section saw terrain colours (a sidewalk may
+    give up its far side freely: grass the cross-section took for paving, a facade's base). The partition test is blind to classes, and a road half in shadow fits the
+    terrain plane's colours (the facades' shadowed ground) better than the road's own lit
+    half, so it walked the road's edge to the shadow's edge and called the rest terrain. A
+    kerb move (refine._kerb_variants) hands the ground to the sidewalk instead."""
+    after = [changes.get(j, p) for j, p in enumerate(prims)]
+    road_mid = float(np.mean(section.road_extent()))
+    for i, new in changes.items():
+        old = prims[i]
+        if old.semantic not in PAVED or old.shape != "box":
+            continue
+        a0, a1 = old.location[0] - old.size[0] / 2, old.location[0] + old.size[0] / 2
+        b0, b1 = new.location[0] - new.size[0] / 2, new.location[0] + new.size[0] / 2
+        x = np.arange(a0 + GIVE_UP_STEP_M / 2, a1, GIVE_UP_STEP_M)
+        if old.semantic == "road":
+            freed = (x < b0) | (x > b1)
+        else:  # a sidewalk may give up ground on its far side (grass, a facade's base), not towards the road
+            freed = (x > b1) if old.location[0] < road_mid else (x < b0)
+        for j, p in enumerate(after):
+            if j != i and p.semantic in PAVED and p.shape == "box":
+                freed &= ~((x >= p.location[0] - p.size[0] / 2) & (x <= p.location[0] + p.size[0] / 2))
+        if float((freed & section.paving_at(x)).sum()) * GIVE_UP_STEP_M > GIVE_UP_TOLERANCE_M:
+            return False
+    return True
 
 
 def without_low_end(pieces: list[Piece]) -> list[Piece]:
