@@ -168,10 +168,11 @@ def ground_given_up_plausibly(section: CrossSection, prims: list[Primitive], cha
     """May these road and sidewalk edges move so? Ground the road gives up, or a sidewalk on
     its side towards the road, and no paved strip covers after the change, falls to the
     terrain plane: allowed only where the cross-section saw terrain colours (a sidewalk may
-    give up its far side freely: grass the cross-section took for paving, a facade's base). The partition test is blind to classes, and a road half in shadow fits the
-    terrain plane's colours (the facades' shadowed ground) better than the road's own lit
-    half, so it walked the road's edge to the shadow's edge and called the rest terrain. A
-    kerb move (refine._kerb_variants) hands the ground to the sidewalk instead."""
+    give up its far side freely: grass the cross-section took for paving, a facade's base).
+    The partition test is blind to classes, and a road half in shadow fits the terrain
+    plane's colours (the facades' shadowed ground) better than the road's own lit half, so
+    it walked the road's edge to the shadow's edge and called the rest terrain. A kerb move
+    (refine._kerb_variants) hands the ground to the sidewalk instead."""
     after = [changes.get(j, p) for j, p in enumerate(prims)]
     road_mid = float(np.mean(section.road_extent()))
     for i, new in changes.items():
