@@ -132,26 +132,36 @@ def _kerb_variants(prims: list[Primitive], i: int) -> list[dict[int, Primitive]]
     """A road's or sidewalk's edge moved together with the paved strip it touches (the kerb
     line is one line: the road gives up what the sidewalk takes, never the terrain plane)."""
     p = prims[i]
-    if p.semantic not in PAVED or p.shape != "box":
+    if not is_paved_strip(p):
         return []
     out = []
+    p0, p1 = x_span(p)
     for side in (-1.0, 1.0):
-        edge = p.location[0] + side * p.size[0] / 2
+        edge, far_p = (p1, p0) if side > 0 else (p0, p1)
         for j, q in enumerate(prims):
-            if j == i or q.semantic not in PAVED or q.shape != "box":
+            if j == i or not is_paved_strip(q):
                 continue
-            if abs(q.location[0] - side * q.size[0] / 2 - edge) > KERB_TOUCH_M:
+            q0, q1 = x_span(q)
+            near_q, far_q = (q0, q1) if side > 0 else (q1, q0)
+            if abs(near_q - edge) > KERB_TOUCH_M:
                 continue
-            far_p = p.location[0] - side * p.size[0] / 2
-            far_q = q.location[0] + side * q.size[0] / 2
             for d in (-1.0, -0.4, 0.4, 1.0):
                 e = edge + d
                 if side * (e - far_p) > 0.5 and side * (far_q - e) > 0.5:
-                    out.append({i: _with_x(p, far_p, e), j: _with_x(q, e, far_q)})
+                    out.append({i: _with_x_span(p, far_p, e), j: _with_x_span(q, e, far_q)})
     return out
 
 
-def _with_x(p: Primitive, a: float, b: float) -> Primitive:
+def is_paved_strip(p: Primitive) -> bool:
+    return p.semantic in PAVED and p.shape == "box"
+
+
+def x_span(p: Primitive) -> tuple[float, float]:
+    """The X a box covers across the street (its yaw is 0 for strips and buildings)."""
+    return p.location[0] - p.size[0] / 2, p.location[0] + p.size[0] / 2
+
+
+def _with_x_span(p: Primitive, a: float, b: float) -> Primitive:
     x0, x1 = min(a, b), max(a, b)
     return replace(p, size=(x1 - x0, p.size[1], p.size[2]), location=((x0 + x1) / 2, p.location[1], p.location[2]))
 
@@ -215,8 +225,7 @@ def separate(prims: list[Primitive], indices: list[int]) -> list[Primitive]:
                 pa, pb = out[a], out[b]
                 if a == b or pa.location[1] > pb.location[1]:
                     continue  # each pair once: a is the nearer along the street
-                ax0, ax1 = pa.location[0] - pa.size[0] / 2, pa.location[0] + pa.size[0] / 2
-                bx0, bx1 = pb.location[0] - pb.size[0] / 2, pb.location[0] + pb.size[0] / 2
+                (ax0, ax1), (bx0, bx1) = x_span(pa), x_span(pb)
                 a_end, b_start = pa.location[1] + pa.size[1] / 2, pb.location[1] - pb.size[1] / 2
                 if min(ax1, bx1) - max(ax0, bx0) <= 0 or a_end <= b_start:
                     continue

@@ -25,7 +25,7 @@ from stages.vision.facades import (
 from stages.vision.ground import CrossSection, cross_section
 from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
-from stages.vision.refine import PAVED, refine_solids, separate
+from stages.vision.refine import is_paved_strip, refine_solids, separate, x_span
 from stages.vision.segment import GROUND, SKY, VERTICAL
 from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
 
@@ -85,11 +85,11 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     for t in pole_things:
         busy[np.clip(t.cols, 0, w - 1)] = True
     if fine is not None:
-        k = fine.shape[0] // h
+        zoom = fine.shape[0] // h
         car_things = cars(cam.with_size(fine.shape[1], fine.shape[0]), fine, cols, (road.x0, road.x1),
-                          np.repeat(np.repeat(upright, k, 0), k, 1)[:fine.shape[0], :fine.shape[1]])
+                          np.repeat(np.repeat(upright, zoom, 0), zoom, 1)[:fine.shape[0], :fine.shape[1]])
         for t in car_things:
-            t.cols = t.cols // k
+            t.cols = t.cols // zoom
     else:
         car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
     notes = []
@@ -173,22 +173,23 @@ def ground_given_up_plausibly(section: CrossSection, prims: list[Primitive], cha
     plane's colours (the facades' shadowed ground) better than the road's own lit half, so
     it walked the road's edge to the shadow's edge and called the rest terrain. A kerb move
     (refine._kerb_variants) hands the ground to the sidewalk instead."""
+    paved = [i for i in changes if is_paved_strip(prims[i])]
+    if not paved:  # most candidates move a building or a car
+        return True
     after = [changes.get(j, p) for j, p in enumerate(prims)]
     road_mid = float(np.mean(section.road_extent()))
-    for i, new in changes.items():
+    for i in paved:
         old = prims[i]
-        if old.semantic not in PAVED or old.shape != "box":
-            continue
-        a0, a1 = old.location[0] - old.size[0] / 2, old.location[0] + old.size[0] / 2
-        b0, b1 = new.location[0] - new.size[0] / 2, new.location[0] + new.size[0] / 2
+        (a0, a1), (b0, b1) = x_span(old), x_span(changes[i])
         x = np.arange(a0 + GIVE_UP_STEP_M / 2, a1, GIVE_UP_STEP_M)
         if old.semantic == "road":
             freed = (x < b0) | (x > b1)
         else:  # a sidewalk may give up ground on its far side (grass, a facade's base), not towards the road
             freed = (x > b1) if old.location[0] < road_mid else (x < b0)
         for j, p in enumerate(after):
-            if j != i and p.semantic in PAVED and p.shape == "box":
-                freed &= ~((x >= p.location[0] - p.size[0] / 2) & (x <= p.location[0] + p.size[0] / 2))
+            if j != i and is_paved_strip(p):
+                q0, q1 = x_span(p)
+                freed &= ~((x >= q0) & (x <= q1))
         if float((freed & section.paving_at(x)).sum()) * GIVE_UP_STEP_M > GIVE_UP_TOLERANCE_M:
             return False
     return True
