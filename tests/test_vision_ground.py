@@ -38,6 +38,38 @@ def test_the_lit_half_of_a_road_in_a_shadow_stays_road():
     assert cls[4] == "sidewalk"
 
 
+def test_a_narrow_mixed_strip_at_the_kerb_does_not_carry_the_road_onto_the_sidewalk():
+    # dev street 101 read at 2.12 m: the road (L 16), a 0.4 m strip that mixes the road's
+    # and the kerb's bins (L 32, yellower: same_surface calls the step a shadow's edge), then
+    # the paving (L 37, as blue as the road: a different material). At 2.0 m the bins fell
+    # so that no mixed strip was cut, and the paving was a sidewalk; it must be at any height
+    strips = _strips((-40.0, -4.5, 60.0, 1.0, 8.0), (-4.5, -2.5, 19.0, 3.0, -11.0), (-2.5, 3.75, 16.0, 3.0, -13.0),
+                     (3.75, 4.25, 32.0, 3.0, -9.0), (4.25, 6.0, 37.0, 3.0, -14.0), (6.0, 6.5, 34.0, 3.0, -14.0),
+                     (6.5, 40.0, 25.0, 4.0, -17.0))
+    cls = _classes(strips)
+    assert cls[1] == cls[2] == "road", cls
+    assert cls[3] == cls[4] == "sidewalk", cls
+    # and the other way (dev street 103): a lit road's mixed edge strip next to a sidewalk in a
+    # shadow (darker and bluer: a shadow's edge, strip by strip past the mixed one) stops the road
+    strips = _strips((-40.0, -3.0, 54.0, 2.0, -11.0), (-3.0, 6.5, 46.0, 1.0, -4.0), (6.5, 7.0, 37.0, 1.0, -6.0),
+                     (7.0, 7.5, 23.0, 2.0, -11.0), (7.5, 10.5, 24.0, 3.0, -17.0), (10.5, 40.0, 19.0, 6.0, -11.0))
+    cls = _classes(strips)
+    assert cls[1] == "road" and cls[3] != "road" and cls[4] != "road", cls
+
+
+def test_a_sidewalk_in_a_shadow_is_judged_against_the_road_beside_it():
+    # dev street 115: the left half of the road and its sidewalk lie in a shadow, the right
+    # half in the sun. The shaded paving (L 27) is darker than the road's median lightness
+    # (which a lit strip more or less moves between 19 and 33) but much lighter than the
+    # shaded road beside it: a sidewalk
+    strips = _strips((-40.0, -7.25, 14.0, 8.0, 0.0), (-7.25, -4.25, 27.0, 5.0, -13.0), (-4.25, -0.25, 15.0, 3.0, -12.0),
+                     (-0.25, 0.25, 19.0, 2.0, -11.0), (0.25, 0.75, 33.0, 1.0, -5.0), (0.75, 4.75, 35.0, 1.0, -5.0),
+                     (4.75, 5.25, 39.0, 1.0, -3.0), (5.25, 7.25, 61.0, 4.0, -3.0), (7.25, 40.0, 34.0, 4.0, -5.0))
+    cls = _classes(strips)
+    assert cls[1] == "sidewalk", cls
+    assert cls[2:7] == ["road"] * 5, cls
+
+
 def test_grass_in_a_shadow_is_terrain_and_shaded_asphalt_is_not():
     assert _is_terrain(np.array([18.6, -10.0, 3.4]))  # a verge in a facade's shadow
     assert _is_terrain(np.array([49.7, -9.4, 16.5]))  # lit grass

@@ -27,6 +27,7 @@ CUT_COST = 60.0  # DP: the colour error (Lab^2 x pixels, normalised) a cut must 
 MIN_ROAD_M = 3.0
 MAX_SIDEWALK_M = 7.0
 LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may be one surface
+TRANSITION_M = 0.5  # a strip this narrow between two others may be the edge between them
 
 
 @dataclass
@@ -186,6 +187,22 @@ def same_surface(p: Strip, q: Strip) -> bool:
     return (dl < 0) == (db < 0)  # darker and bluer, or lighter and yellower: a shadow edge
 
 
+def _past_transition(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> Strip:
+    """The strip whose colour says what lies beyond strip i-direction: strip i, unless i is a
+    narrow strip of in-between lightness, a step away from i-direction (a kerb's face, or
+    bins that mix both sides, which the cut's place on the bin grid makes or not: dev street
+    101 lost its right sidewalk to the road at one camera height and not at another); then
+    the strip past it. The road grows only over a step that both strips call one surface:
+    the mixed strip can also be what shows a material change (a lit road's edge next to a
+    sidewalk in a shadow, dev street 103)."""
+    j, lightness = i + direction, strips[i].lab[0]
+    if (strips[i].width > TRANSITION_M or not 0 <= j < len(strips) or not neutral[j]
+            or abs(lightness - strips[i - direction].lab[0]) <= LIGHTNESS_STEP):
+        return strips[i]
+    lo, hi = sorted((strips[i - direction].lab[0], strips[j].lab[0]))
+    return strips[j] if lo + 2.0 < lightness < hi - 2.0 else strips[i]
+
+
 def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> bool:
     """Is strip i, much lighter than the road beside it (same_surface took the step for a
     shadow edge), the sidewalk instead? A lit part of the road has the sidewalk beyond it,
@@ -222,19 +239,20 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
     road = {seed}
     for direction in (-1, 1):
         i = seed + direction
-        while 0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i]):
+        while (0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i])
+               and same_surface(strips[i - direction], _past_transition(strips, neutral, i, direction))):
             if _lit_paving_at_the_edge(strips, neutral, i, direction):
                 break
             road.add(i)
             i += direction
     for i in road:
         strips[i].cls = "road"
-    road_l = float(np.median([strips[i].lab[0] for i in road]))
     for direction in (-1, 1):
         i = (min(road) if direction < 0 else max(road)) + direction
         width = 0.0
         while 0 <= i < len(strips) and neutral[i] and width + strips[i].width <= MAX_SIDEWALK_M:
-            if width == 0.0 and strips[i].lab[0] < road_l - 4 and abs(strips[i].lab[2] - strips[i - direction].lab[2]) < 3:
+            edge = strips[i - direction]  # the road's edge strip, in the light this side has
+            if width == 0.0 and strips[i].lab[0] < edge.lab[0] - 4 and abs(strips[i].lab[2] - edge.lab[2]) < 3:
                 break  # darker than the road in the same light: not paving
             strips[i].cls = "sidewalk"
             width += strips[i].width
