@@ -30,10 +30,18 @@ class CameraPrior(BaseModel):
     focal_mm: float = Field(29.0, gt=5, le=300, description="36 mm-equivalent focal length of the prior "
                                                             "(29: the middle of 24-35 mm in log)")
     focal_log_sigma: float = Field(0.12, gt=0, le=2, description="spread of the prior in log focal length")
-    height_m: float = Field(2.0, gt=0.1, le=100, description="camera height above the ground outdoors (street "
-                                                              "imagery: 1.5 m by hand to 2.5 m on a car roof)")
+    height_m: float = Field(2.12, gt=0.1, le=100, description="camera height above the ground outdoors (2.12: the "
+                                                               "middle of 1.5-3 m in log, from a hand-held camera "
+                                                               "to one on a car's roof)")
     indoor_height_m: float = Field(1.3, gt=0.1, le=10, description="camera height when no sky is in view")
     height_log_sigma: float = Field(0.2, gt=0, le=2, description="spread of the height prior in log")
+    road_width_m: float = Field(8.5, gt=1, le=60, description="a street's carriageway width, kerb to kerb (8.5: the "
+                                                               "middle of 6-12 m in log, two lanes of 3-3.5 m "
+                                                               "with or without parking strips); "
+                                                               "the road's width read in the photo corrects the "
+                                                               "camera height towards it (stages.vision.scale)")
+    road_width_log_sigma: float = Field(0.25, gt=0, le=2, description="spread of the road width prior in log, "
+                                                                      "with the error of reading it")
 
 
 @dataclass

@@ -142,14 +142,14 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     if fit.vp is not None and (horizon.outdoor or strong_vp):
         if not horizon.outdoor:  # many lines meet on the horizon, yet no sky: a street under a grey sky
             cam = dataclasses.replace(cam, height_m=prior.height_m)
-        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior.height_log_sigma,
+        street = read_street(pa, seg.labels, cam, fit.vp.col if fit.vp else None, prior,
                              fine=analyse(photo, 2 * max(pa.shape)))
         if street is not None and not any(p.stem.startswith("building_") for p in street.pieces):
             street = None  # no facade on either side: not a street; the generic reading keeps more
     regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)
     if street is not None:
         mode, cam, pieces = "street", street.camera, street.pieces
-        fit.height_source = street.notes[0] if street.notes and "car" in street.notes[0] else fit.height_source
+        fit.height_source = street.notes[0] if street.notes and street.notes[0].startswith("camera height") else fit.height_source
     else:
         sky_vis = bool((seg.labels == SKY).mean() > 0.01)
         layout = build_layout(cam, seg.labels, regions, horizon.outdoor, pa.srgb, sky_visible=sky_vis)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stages.vision.calibrate import CameraPrior
 from stages.vision.camera import PinholeCamera
 from stages.vision.columns import Columns, read_columns
 from stages.vision.facades import (
@@ -27,7 +28,8 @@ from stages.vision.image import PhotoArrays
 from stages.vision.raycast import Primitive
 from stages.vision.refine import is_paved_strip, refine_solids, separate, x_span
 from stages.vision.segment import GROUND, SKY, VERTICAL
-from stages.vision.things import cars, height_scale, pole_mask, poles, trees, vegetation_mask
+from stages.vision.scale import car_cue, fused_factor, road_cue
+from stages.vision.things import cars, pole_mask, poles, trees, vegetation_mask
 
 ROAD_BEHIND_M = 30.0
 ROAD_AHEAD_M = 400.0
@@ -64,7 +66,7 @@ def _contacts(cam: PinholeCamera, cols: Columns) -> tuple[np.ndarray, np.ndarray
 
 
 def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col: float | None,
-                height_sigma: float, rescale: bool = True, refine: bool = True,
+                prior: CameraPrior, rescale: bool = True, refine: bool = True,
                 fine: PhotoArrays | None = None) -> StreetLayout | None:
     """The street's layout (module docstring), or None when the ground shows no road.
     `fine`, the photo measured on a grid twice `pa`'s, is where cars are searched."""
@@ -94,15 +96,18 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
     notes = []
     if rescale:
-        k, n = height_scale(car_things, height_sigma)
-        if n and abs(math.log(k)) > 0.01:
+        cues = [c for c in (car_cue(car_things), road_cue(section, prior.road_width_m, prior.road_width_log_sigma))
+                if c is not None]
+        k = fused_factor(cues, prior.height_log_sigma)
+        if cues and abs(math.log(k)) > 0.01:
             scaled = dataclasses.replace(cam, height_m=round(cam.height_m * k, 4))
-            again = read_street(pa, labels, scaled, vp_col, height_sigma, rescale=False, refine=refine, fine=fine)
+            again = read_street(pa, labels, scaled, vp_col, prior, rescale=False, refine=refine, fine=fine)
+            said = " and ".join(c.source for c in cues)
             if again is not None and not rescaled_reading_holds(section, again.section):
-                notes.append(f"camera height {cam.height_m:.2f} m kept: at {scaled.height_m:.2f} m from {n} car(s) "
+                notes.append(f"camera height {cam.height_m:.2f} m kept: at {scaled.height_m:.2f} m from {said} "
                              "the road ran on without an edge")
             elif again is not None:
-                again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {n} car(s)")
+                again.notes.insert(0, f"camera height {cam.height_m:.2f} -> {scaled.height_m:.2f} m from {said}")
                 return again
     # buildings: the skyline of what is neither a tree nor a pole
     facade_px = upright & ~veg & ~pmask

@@ -9,7 +9,7 @@
   as a real car (dev streets and 8 unseen ones: 38 cars read, 10 true, against 12 and 5;
   scores are counted in analysis-grid pixels, so the thresholds hold on either grid). Cars are
   the one thing of known size in a street, so their measured heights also correct the
-  camera-height prior (the whole layout scales with it: `height_scale`).
+  camera-height prior (the whole layout scales with it: scale.car_cue).
 - Trees: green, textured upright blobs are crowns (wide ones are several trees); a crown
   stands on the trunk found below it in front of the facade, or on the sidewalk's line.
 - Poles: thin vertical ridges (darker or lighter than both sides) on the fine grid that
@@ -197,7 +197,7 @@ def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, 
     """Cars by analysis by synthesis (module docstring): car-sized boxes along the kerbs and
     the lanes, every metre along the street, scored by how well each explains its pixels;
     the best are kept without overlap, then each one's position and height refined. The
-    height is read with the camera height as it stands (height_scale corrects that)."""
+    height is read with the camera height as it stands (scale.car_cue corrects that)."""
     x0, x1 = road
     w, length, hgt = CAR
     lanes = sorted({x0 + w / 2 + 0.25, x1 - w / 2 - 0.25, (x0 + x1) / 2 - (x1 - x0) / 4, (x0 + x1) / 2 + (x1 - x0) / 4})
@@ -232,19 +232,6 @@ def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, 
         out.append(Thing("car", [prim], np.array([int(np.clip(c_[0], 0, cam.width - 1))]), bh))
         out[-1].score = sc
     return out
-
-
-def height_scale(things: list[Thing], prior_sigma: float, per_car_sigma: float = 0.15) -> tuple[float, int]:
-    """Factor by which the camera height prior should change so that cars come out car-sized,
-    fused in log with the prior (module docstring); and how many cars said so."""
-    logs = [math.log(CAR_HEIGHT_M / t.measured_height) for t in things
-            if t.kind == "car" and t.measured_height and 0.6 < t.measured_height < 3.5 and t.score >= CALIBRATE_SCORE]
-    if not logs:
-        return 1.0, 0
-    m = float(np.median(logs))
-    s2 = per_car_sigma**2 / len(logs)
-    weight = prior_sigma**2 / (prior_sigma**2 + s2)
-    return math.exp(weight * m), len(logs)
 
 
 def trees(cam: PinholeCamera, vegetation: np.ndarray, cols: Columns, x_contact: np.ndarray, y_contact: np.ndarray,
