@@ -70,6 +70,18 @@ def test_a_sidewalk_in_a_shadow_is_judged_against_the_road_beside_it():
     assert cls[2:7] == ["road"] * 5, cls
 
 
+def test_sunlit_paving_lighter_and_yellower_than_sunlit_asphalt_is_no_shadow_edge():
+    # dev street 106: the lit road (L 39, b -6) meets lighter, yellower ground (L 49, b 0)
+    # that runs to the section's end. Lighter and yellower is how the lit side of a shadow
+    # edge looks, but the darker side here is not blue, so no shadow. Before, the road ran
+    # on to 40 m, the right facades were searched beyond it and came out wrong (the street's
+    # sky IoU 0.28, now 0.82)
+    strips = _strips((-40.0, -8.0, 34.0, 4.0, -10.0), (-8.0, -7.25, 25.0, 4.0, -6.0), (-7.25, -6.75, 36.0, 3.0, -6.0),
+                     (-6.75, 4.0, 39.0, 3.0, -6.0), (4.0, 40.0, 49.0, 2.0, 0.0))
+    cls = _classes(strips)
+    assert cls[2] == cls[3] == "road" and cls[4] != "road", cls
+
+
 def test_grass_in_a_shadow_is_terrain_and_shaded_asphalt_is_not():
     assert _is_terrain(np.array([18.6, -10.0, 3.4]))  # a verge in a facade's shadow
     assert _is_terrain(np.array([49.7, -9.4, 16.5]))  # lit grass

@@ -27,6 +27,7 @@ CUT_COST = 60.0  # DP: the colour error (Lab^2 x pixels, normalised) a cut must 
 MIN_ROAD_M = 3.0
 MAX_SIDEWALK_M = 7.0
 LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may be one surface
+SHADOW_MAX_B = -6.0  # Lab b: ground in a shadow, lit by the blue sky alone, is at least this blue
 TRANSITION_M = 0.5  # a strip this narrow between two others may be the edge between them
 
 
@@ -184,7 +185,11 @@ def same_surface(p: Strip, q: Strip) -> bool:
         return True
     if abs(db) < 3.0:
         return False  # same light, different lightness: a different material
-    return (dl < 0) == (db < 0)  # darker and bluer, or lighter and yellower: a shadow edge
+    darker = q if dl < 0 else p
+    # darker and bluer, or lighter and yellower: a shadow edge, if the darker side is blue
+    # at all (lit by the sky alone); two sunlit neutrals (lit asphalt, b -3, and paving, b 2)
+    # differ the same way, and the road grew over the paving to the section's end (dev 117)
+    return (dl < 0) == (db < 0) and darker.lab[2] < SHADOW_MAX_B
 
 
 def _past_transition(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> Strip:
