@@ -5,8 +5,9 @@ Why it matters: a single photo fixes every ground measure only up to the camera 
 of the truth on about 60 % of streets. Two things in a street have a size known well enough
 to correct it:
 
-- cars (about 1.5 m tall), each measured with the height as it stands (things.cars); few
-  streets show one that is clearly seen, but each is a sharp cue;
+- cars (about 1.5 m tall), each measured with the height as it stands (things.cars), the
+  box fit's bias taken out (CAR_MEASURE_BIAS); few streets show one that is clearly seen,
+  but each is a sharp cue;
 - the road: its width in metres is its width in pixels times the camera height over the
   distance below the horizon, whatever the focal length, and a street's carriageway is 6-12 m
   (two lanes of about 3-3.5 m plus parking strips or a third lane). A loose cue, but one
@@ -29,6 +30,11 @@ from stages.vision.ground import CrossSection
 from stages.vision.things import CAR_HEIGHT_M, CALIBRATE_SCORE, Thing
 
 PER_CAR_LOG_SIGMA = 0.15
+# the box fit (things.cars: the best of heights 1.2-2.3 m by the box score) measures a car
+# taller than it is: on the dev streets' true cars 1.05-1.42 times (median 1.29), so a car
+# taken as 1.5 m pulled the camera height down on every street where one was found (107:
+# 2.01 m against a true 2.50 m; the road alone said 2.65 m)
+CAR_MEASURE_BIAS = 1.3
 MIN_ROAD_M, MAX_ROAD_M = 3.0, 40.0  # narrower than a lane, or wider than the section can show: not a road's width
 MAX_ROAD_LOG = math.log(2.0)  # a road read under half or over twice the prior's width says no more than that
 
@@ -44,7 +50,7 @@ class ScaleCue:
 
 def car_cue(things: list[Thing], per_car_sigma: float = PER_CAR_LOG_SIGMA) -> ScaleCue | None:
     """The median of the clearly seen cars' log(true height / measured height)."""
-    logs = [math.log(CAR_HEIGHT_M / t.measured_height) for t in things
+    logs = [math.log(CAR_HEIGHT_M * CAR_MEASURE_BIAS / t.measured_height) for t in things
             if t.kind == "car" and t.measured_height and 0.6 < t.measured_height < 3.5 and t.score >= CALIBRATE_SCORE]
     if not logs:
         return None
