@@ -187,8 +187,8 @@ def same_surface(p: Strip, q: Strip) -> bool:
         return False  # same light, different lightness: a different material
     darker = q if dl < 0 else p
     # darker and bluer, or lighter and yellower: a shadow edge, if the darker side is blue
-    # at all (lit by the sky alone); two sunlit neutrals (lit asphalt, b -3, and paving, b 2)
-    # differ the same way, and the road grew over the paving to the section's end (dev 117)
+    # at all (lit by the sky alone); two sunlit neutrals (lit asphalt and paving) differ the
+    # same way, and the road grew over the paving to the section's end (dev 106: b -6 and 0)
     return (dl < 0) == (db < 0) and darker.lab[2] < SHADOW_MAX_B
 
 

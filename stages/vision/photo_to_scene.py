@@ -149,7 +149,8 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
     regions = merge_regions(seg.superpixels, seg.labels, pa.lab, threshold=REGION_THRESHOLD)
     if street is not None:
         mode, cam, pieces = "street", street.camera, street.pieces
-        fit.height_source = street.notes[0] if street.notes and street.notes[0].startswith("camera height") else fit.height_source
+        if street.notes and street.notes[0].startswith("camera height"):
+            fit.height_source = street.notes[0]  # cars or the road's width rescaled it
     else:
         sky_vis = bool((seg.labels == SKY).mean() > 0.01)
         layout = build_layout(cam, seg.labels, regions, horizon.outdoor, pa.srgb, sky_visible=sky_vis)

@@ -4,10 +4,11 @@ poles, each with its class, standing where the photo has it.
 The order matters: the ground's cross-section (ground.py) says where the road and the
 sidewalks are; columns (columns.py) say where upright things meet the ground; things in
 the street (things.py) are read before the facades so that a car's or a tree's pixels do
-not count as a building's; cars then correct the camera height (and everything is read
-again at the corrected scale, since every ground-based measure scales with it, unless the
-road read again runs on without an edge: rescaled_reading_holds); last the
-facades (facades.py) on both sides and a building closing the street.
+not count as a building's; cars and the road's width then correct the camera height
+(scale.py; everything is read again at the corrected scale, since every ground-based
+measure scales with it, unless the road read again runs on without an edge:
+rescaled_reading_holds); last the facades (facades.py) on both sides and a building
+closing the street.
 """
 from __future__ import annotations
 
