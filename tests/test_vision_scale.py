@@ -90,3 +90,31 @@ def test_a_car_measured_as_the_box_fit_measures_cars_raises_a_camera_that_is_too
     true_h = scene.composition.camera.location[2]
     assert "car" in reading.fit.height_source, reading.fit.height_source
     assert CameraPrior().height_m < reading.camera.height_m <= true_h * 1.05, (reading.camera.height_m, true_h)
+
+
+def test_a_car_box_that_runs_out_of_the_frame_bottom_is_not_scored():
+    """A car-sized box 3.5 m ahead runs out of the frame's bottom: no ring below it, so
+    nothing says it stands on ground, and on dev streets 103, 113 and 118 such boxes over
+    plain road scored as cars (up to 51) and rescaled the camera. A dark box on grey road
+    15 m ahead, wholly in frame, still scores as a car."""
+    from PIL import Image
+
+    from stages.vision.camera import PinholeCamera
+    from stages.vision.image import analyse
+    from stages.vision.raycast import Primitive
+    from stages.vision.things import CAR, _box_score, hull_mask
+
+    cam = PinholeCamera(128, 96, focal_mm=29.0, pitch_deg=-2.0, height_m=2.12)
+    img = np.full((96, 128, 3), 120, dtype=np.uint8)
+    img[: int(cam.horizon_row(64)), :] = (150, 180, 230)  # sky above the horizon
+    near = Primitive("", "box", CAR, (0.0, 3.5 + CAR[1] / 2, 0.0), 0.0, "car")
+    far = Primitive("", "box", CAR, (0.0, 15.0 + CAR[1] / 2, 0.0), 0.0, "car")
+    inside, (r0, r1, c0, c1) = hull_mask(cam, far)
+    img[r0:r1, c0:c1][inside] = (40, 30, 30)  # the far car's dark paint
+    pa = analyse(Image.fromarray(img))
+    assert pa.shape == (96, 128)
+    upright = np.zeros(pa.shape, dtype=bool)
+    upright[r0:r1, c0:c1] = inside
+    assert hull_mask(cam, near)[1][1] == 96  # it does run out of the frame
+    assert _box_score(pa, upright, cam, near)[0] == -np.inf
+    assert np.isfinite(_box_score(pa, upright, cam, far)[0]) and _box_score(pa, upright, cam, far)[0] > 5.0

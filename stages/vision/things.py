@@ -159,9 +159,12 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
         return -np.inf, 0
     inside, (r0, r1, c0, c1) = got
     n = int(inside.sum())
-    if n < 6:
-        return -np.inf, n
     h, w = upright.shape
+    if n < 6 or r1 >= h:
+        # a box that runs out of the frame's bottom has no ring below: whether it stands on
+        # ground cannot be seen, and its many pixels made road near the camera score as a
+        # car (dev 103, 113, 118: 3.5-5 m away where no car stands, scores up to 51)
+        return -np.inf, n
     g0, g1, k0, k1 = max(0, r0 - 2), min(h, r1 + 2), max(0, c0 - 2), min(w, c1 + 2)
     big = np.zeros((g1 - g0, k1 - k0), dtype=bool)
     big[r0 - g0:r1 - g0, c0 - k0:c1 - k0] = inside
