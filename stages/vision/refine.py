@@ -126,6 +126,7 @@ def _variants(p: Primitive) -> list[Primitive]:
 
 PAVED = ("road", "sidewalk")
 KERB_TOUCH_M = 0.3
+EDGE_STEPS_M = (-1.0, -0.4, 0.4, 1.0)  # how far a strip's edge (or a kerb line) is tried across the street
 
 
 def _kerb_variants(prims: list[Primitive], i: int) -> list[dict[int, Primitive]]:
@@ -145,7 +146,7 @@ def _kerb_variants(prims: list[Primitive], i: int) -> list[dict[int, Primitive]]
             near_q, far_q = (q0, q1) if side > 0 else (q1, q0)
             if abs(near_q - edge) > KERB_TOUCH_M:
                 continue
-            for d in (-1.0, -0.4, 0.4, 1.0):
+            for d in EDGE_STEPS_M:
                 e = edge + d
                 if side * (e - far_p) > 0.5 and side * (far_q - e) > 0.5:
                     out.append({i: _with_x_span(p, far_p, e), j: _with_x_span(q, e, far_q)})
@@ -168,14 +169,11 @@ def _with_x_span(p: Primitive, a: float, b: float) -> Primitive:
 
 def _strip_variants(p: Primitive) -> list[Primitive]:
     """A strip lying on the ground with one edge moved across the street."""
-    x, y, z = p.location
-    sx, sy, sz = p.size
+    x0, x1 = x_span(p)
     out = []
-    for d in (-1.0, -0.4, 0.4, 1.0):
-        for edge in (-1.0, 1.0):
-            w = sx + d
-            if w > 0.5:
-                out.append(replace(p, size=(w, sy, sz), location=(x + edge * d / 2, y, z)))
+    for d in EDGE_STEPS_M:
+        if x1 - x0 + d > 0.5:
+            out += [_with_x_span(p, x0 - d, x1), _with_x_span(p, x0, x1 + d)]
     return out
 
 

@@ -59,7 +59,7 @@ def car_cue(things: list[Thing], per_car_sigma: float = PER_CAR_LOG_SIGMA) -> Sc
 
 def road_cue(section: CrossSection, width_m: float, log_sigma: float) -> ScaleCue | None:
     """The road's width read against the prior width, when both its edges were seen."""
-    if not any(s.cls == "road" for s in section.strips) or section.road_unbounded():
+    if section.road() is None or section.road_unbounded():
         return None
     x0, x1 = section.road_extent()
     read = x1 - x0

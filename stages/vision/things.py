@@ -180,7 +180,7 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
     ring = grown & ~big
     rows, cols_ = np.nonzero(big)
     rr, cc = np.mgrid[0:big.shape[0], 0:big.shape[1]]
-    mid_r, lo_c, hi_c = rows.mean(), cols_.min(), cols_.max()
+    lo_c, hi_c = cols_.min(), cols_.max()
     parts = {"left": ring & (cc < lo_c), "right": ring & (cc > hi_c), "top": ring & (rr < rows.min())}
     contrasts = [float(np.linalg.norm(np.median(lab[m], axis=0) - med)) for m in parts.values() if m.sum() >= 2]
     if len(contrasts) < 2:
@@ -191,7 +191,6 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
     grid = max(upright.shape) / ANALYSIS_SIZE  # scores on a finer grid count analysis-grid pixels
     score = (min(min(contrasts), 30.0) / 10.0 - spread / 6.0 + 1.5 * (up - 0.6) + 1.0 * (ground_below - 0.5)) \
         * math.sqrt(n) / grid
-    del mid_r
     return score, n
 
 
