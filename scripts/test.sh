@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command and what .ci/run runs: install what the tests need (Debian's
-# prometheus for the observability tests, Debian's chromium for the report tests, the Python
-# environment), then pytest. Ray's session logs go to a folder of this run's own, so that when
-# pytest dies without a summary (a Ray driver exits at once when its raylet or GCS dies) the
-# cause is printed here instead of being lost with the machine; the run then resumes with the
-# tests that had not ended (tests/progress.py).
+# prometheus for the observability tests, Debian's chromium for the report tests, setpriv for
+# the jail's run without capabilities, the Python environment), then pytest. Ray's session
+# logs go to a folder of this run's own, so that when pytest dies without a summary (a Ray
+# driver exits at once when its raylet or GCS dies) the cause is printed here instead of
+# being lost with the machine; the run then resumes with the tests that had not ended
+# (tests/progress.py).
 # The suite runs in two pytest-xdist workers, a whole test file to each (--dist loadfile: a
 # file's module fixtures, e.g. its Ray or Prometheus, are built once): most tests wait on
 # processes, servers and Ray rather than compute, so two workers on two cores take about 60 %
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_prometheus.sh
 bash scripts/install_chromium.sh
+bash scripts/install_setpriv.sh
 python3 -m venv .venv
 # pip repeats one warning per package for a mirror folder that this machine lacks: noise
 # that would push the test output out of a CI log's tail
