@@ -77,19 +77,21 @@ def test_a_camera_far_above_the_prior_is_raised_by_the_road_width(worker):
 
 
 def test_a_car_measured_as_the_box_fit_measures_cars_raises_a_camera_that_is_too_low(worker):
-    """Dev street 107: the camera stands 2.50 m high; a car 9 m ahead is clearly seen and
-    its road is 7.5 m wide. The box fit measures cars about 1.3 times their height (on the
-    dev streets' true cars: 1.05-1.42, median 1.29), so taken as 1.5 m this car said the
-    camera was lower than the prior and pulled the height to 2.01 m against the road; with
-    the fit's bias taken out both cues raise it."""
+    """Dev street 112: the camera stands 2.47 m high; two cars 25 and 38 m ahead are clearly
+    seen and its road is 8.9 m wide. The box fit measures cars about 1.3 times their height
+    (on the dev streets' true cars: 1.05-1.42, median 1.29), so taken as 1.5 m the cars said
+    the camera was lower than the prior and cancelled the road's cue (the height stayed at
+    2.12 m); with the fit's bias taken out both cues raise it. (Street 107 showed this until
+    its near car, which the segmentation calls mostly ground, stopped being scored in the
+    first reading: things.MIN_UPRIGHT.)"""
     w, h = 256, 192
-    scene = random_street(107, Render(width=w, height=h, samples=32))
+    scene = random_street(112, Render(width=w, height=h, samples=32))
     result = worker.render(RenderRequest(program=write_program(scene), width=w, height=h, samples=32))
     assert result.ok, result.error
-    reading = read_photo(decode(result.png, "street_107").image, CameraPrior())
+    reading = read_photo(decode(result.png, "street_112").image, CameraPrior())
     true_h = scene.composition.camera.location[2]
     assert "car" in reading.fit.height_source, reading.fit.height_source
-    assert CameraPrior().height_m < reading.camera.height_m <= true_h * 1.05, (reading.camera.height_m, true_h)
+    assert CameraPrior().height_m * 1.1 < reading.camera.height_m <= true_h * 1.05, (reading.camera.height_m, true_h)
 
 
 def test_a_car_box_that_runs_out_of_the_frame_bottom_is_not_scored():
@@ -118,3 +120,30 @@ def test_a_car_box_that_runs_out_of_the_frame_bottom_is_not_scored():
     assert hull_mask(cam, near)[1][1] == 96  # it does run out of the frame
     assert _box_score(pa, upright, cam, near)[0] == -np.inf
     assert np.isfinite(_box_score(pa, upright, cam, far)[0]) and _box_score(pa, upright, cam, far)[0] > 5.0
+
+
+def test_a_dark_patch_the_segmentation_calls_ground_is_not_a_car():
+    """A shadow on the road under a car-sized box's silhouette is one dark colour unlike the
+    road around it on every side, so it scored as a car (the dev streets' search kept such
+    boxes with scores up to 31, under the true camera, on 103, 108, 112, 113 and 118). The
+    segmentation calls those pixels ground; a box whose pixels are mostly ground is not
+    scored. The same dark pixels called upright still score as a car."""
+    from PIL import Image
+
+    from stages.vision.camera import PinholeCamera
+    from stages.vision.image import analyse
+    from stages.vision.raycast import Primitive
+    from stages.vision.things import CAR, _box_score, hull_mask
+
+    cam = PinholeCamera(128, 96, focal_mm=29.0, pitch_deg=-2.0, height_m=2.12)
+    img = np.full((96, 128, 3), 120, dtype=np.uint8)
+    img[: int(cam.horizon_row(64)), :] = (150, 180, 230)
+    box = Primitive("", "box", CAR, (1.0, 12.0 + CAR[1] / 2, 0.0), 0.0, "car")
+    inside, (r0, r1, c0, c1) = hull_mask(cam, box)
+    img[r0:r1, c0:c1][inside] = (45, 45, 55)  # a bluish shadow's dark patch
+    pa = analyse(Image.fromarray(img))
+    ground = np.zeros(pa.shape, dtype=bool)
+    upright = ground.copy()
+    upright[r0:r1, c0:c1] = inside
+    assert _box_score(pa, ground, cam, box)[0] == -np.inf
+    assert _box_score(pa, upright, cam, box)[0] > 5.0
