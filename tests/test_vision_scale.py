@@ -147,3 +147,28 @@ def test_a_dark_patch_the_segmentation_calls_ground_is_not_a_car():
     upright[r0:r1, c0:c1] = inside
     assert _box_score(pa, ground, cam, box)[0] == -np.inf
     assert _box_score(pa, upright, cam, box)[0] > 5.0
+
+
+def test_one_car_far_away_is_read_once():
+    """A red car 40 m ahead fills, in the image, most of the boxes a few metres before and
+    behind it too; the search spaces its boxes in metres, so it kept three cars for one
+    (as on dev streets 100 and 115). Boxes whose silhouettes share most of the smaller one
+    are one car."""
+    from PIL import Image
+
+    from stages.vision.camera import PinholeCamera
+    from stages.vision.image import analyse
+    from stages.vision.raycast import Primitive
+    from stages.vision.things import cars, hull_mask
+
+    cam = PinholeCamera(256, 192, focal_mm=29.0, pitch_deg=-2.0, height_m=2.12)
+    img = np.full((192, 256, 3), 110, dtype=np.uint8)
+    img[: int(cam.horizon_row(128)), :] = (150, 180, 230)
+    inside, (r0, r1, c0, c1) = hull_mask(cam, Primitive("", "box", (1.8, 4.5, 1.5), (2.6, 42.25, 0.0), 0.0, "car"))
+    img[r0:r1, c0:c1][inside] = (150, 30, 30)
+    painted = np.zeros((192, 256), dtype=bool)
+    painted[r0:r1, c0:c1] = inside
+    got = cars(cam, analyse(Image.fromarray(img), 256), None, (-4.0, 4.0), painted)
+    assert len(got) == 1, [t.prims[0].location for t in got]
+    seen, (q0, q1, k0, k1) = hull_mask(cam, got[0].prims[0])
+    assert seen[max(r0, q0) - q0:min(r1, q1) - q0, max(c0, k0) - k0:min(c1, k1) - k0].any()
