@@ -49,11 +49,9 @@ class ScaleCue:
 
 
 def car_cue(things: list[Thing], per_car_sigma: float = PER_CAR_LOG_SIGMA) -> ScaleCue | None:
-    """The median of the clearly seen first-pass cars' log(true height / measured height)
-    (things.cars: the second pass's cars do not calibrate)."""
+    """The median of the clearly seen cars' log(true height / measured height)."""
     logs = [math.log(CAR_HEIGHT_M * CAR_MEASURE_BIAS / t.measured_height) for t in things
-            if t.kind == "car" and t.calibrates and t.measured_height and 0.6 < t.measured_height < 3.5
-            and t.score >= CALIBRATE_SCORE]
+            if t.kind == "car" and t.measured_height and 0.6 < t.measured_height < 3.5 and t.score >= CALIBRATE_SCORE]
     if not logs:
         return None
     return ScaleCue(f"{len(logs)} car(s)", float(np.median(logs)), per_car_sigma / math.sqrt(len(logs)))

@@ -9,13 +9,7 @@
   as a real car (dev streets and 8 unseen ones: 38 cars read, 10 true, against 12 and 5;
   scores are counted in analysis-grid pixels, so the thresholds hold on either grid). Cars are
   the one thing of known size in a street, so their measured heights also correct the
-  camera-height prior (the whole layout scales with it: scale.car_cue). The road that the
-  first reading sees is often narrower or shifted (the camera height is still the prior's),
-  so the four lanes miss cars that stand between them; a second pass tries boxes every
-  0.6 m across the road where no first-pass car stands. Its cars are written, but do not
-  correct the camera height: searched so densely, a box straddling a car and the road, or
-  a shadow, is kept more often, and a single false car's height moved whole streets' scale
-  (dev 100, 113: depth 0.7 to 0.1-0.2 when they did).
+  camera-height prior (the whole layout scales with it: scale.car_cue).
 - Trees: green, textured upright blobs are crowns (wide ones are several trees); a crown
   stands on the trunk found below it in front of the facade, or on the sidewalk's line.
 - Poles: thin vertical ridges (darker or lighter than both sides) on the fine grid that
@@ -51,10 +45,6 @@ MIN_UPRIGHT = 0.45
 # the search's spacing in metres lets through (dev 100, 115: a second car 6 m behind a
 # true one); under the true camera 34 boxes kept, 19 true -> 25 kept, 17 true
 MAX_SHARED = 0.5
-# the second, finer pass of the car search: across the road every EXTRA_STEP_M, out to
-# EXTRA_OUT_M past where a car at the kerb would stand
-EXTRA_STEP_M = 0.6
-EXTRA_OUT_M = 0.75
 
 
 @dataclass
@@ -64,7 +54,6 @@ class Thing:
     cols: np.ndarray
     measured_height: float | None = None  # cars: the height read from the photo (metres)
     score: float = 0.0
-    calibrates: bool = True  # cars: whether its measured height may correct the camera height
 
 
 def vegetation_mask(pa: PhotoArrays, upright: np.ndarray) -> np.ndarray:
@@ -221,47 +210,36 @@ def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, 
          min_score: float = 5.0, max_cars: int = 8) -> list[Thing]:
     """Cars by analysis by synthesis (module docstring): car-sized boxes along the kerbs and
     the lanes, every metre along the street, scored by how well each explains its pixels;
-    the best are kept without overlap, then boxes across the whole road where no kept car
-    stands; then each one's position and height refined. The height is read with the
-    camera height as it stands (scale.car_cue corrects that, from first-pass cars only)."""
+    the best are kept without overlap, then each one's position and height refined. The
+    height is read with the camera height as it stands (scale.car_cue corrects that)."""
     x0, x1 = road
     w, length, hgt = CAR
-
-    def hyps(lanes) -> list[tuple[float, float, float]]:
-        found = []
-        for xc in lanes:
-            for y0 in np.arange(4.0, 70.0, 1.0):
-                prim = Primitive("", "box", (w, length, hgt), (xc, y0 + length / 2, 0.0), 0.0, "car")
-                sc, n = _box_score(pa, upright, cam, prim)
-                if np.isfinite(sc):
-                    found.append((sc, xc, float(y0)))
-        return sorted(found, reverse=True)
-
-    chosen: list[tuple[float, float, float, bool]] = []
+    lanes = sorted({x0 + w / 2 + 0.25, x1 - w / 2 - 0.25, (x0 + x1) / 2 - (x1 - x0) / 4, (x0 + x1) / 2 + (x1 - x0) / 4})
+    hyps = []
+    for xc in lanes:
+        for y0 in np.arange(4.0, 70.0, 1.0):
+            prim = Primitive("", "box", (w, length, hgt), (xc, y0 + length / 2, 0.0), 0.0, "car")
+            sc, n = _box_score(pa, upright, cam, prim)
+            if np.isfinite(sc):
+                hyps.append((sc, xc, float(y0)))
+    hyps.sort(reverse=True)
+    chosen: list[tuple[float, float, float]] = []
     kept: list[np.ndarray] = []
-
-    def choose(candidates, floor: float, extra: bool) -> None:
-        for sc, xc, y0 in candidates:
-            if sc < floor or len(chosen) >= max_cars:
-                break
-            if any(abs(xc - cx) < w + 0.3 and abs(y0 - cy) < length + 0.8 for _, cx, cy, _ in chosen):
-                continue
-            inside, (r0, r1, c0, c1) = hull_mask(cam, Primitive("", "box", (w, length, hgt),
-                                                                (xc, y0 + length / 2, 0.0), 0.0, "car"))
-            hull = np.zeros(upright.shape, dtype=bool)
-            hull[r0:r1, c0:c1] = inside
-            if any((hull & k).sum() > MAX_SHARED * min(hull.sum(), k.sum()) for k in kept):
-                continue
-            kept.append(hull)
-            chosen.append((sc, xc, y0, extra))
-
-    choose(hyps(sorted({x0 + w / 2 + 0.25, x1 - w / 2 - 0.25, (x0 + x1) / 2 - (x1 - x0) / 4,
-                        (x0 + x1) / 2 + (x1 - x0) / 4})), min_score, False)
-    # then every EXTRA_STEP_M across the road (cars off the lanes of a misread road); these
-    # cars are written but do not correct the camera height (module docstring)
-    choose(hyps(np.arange(x0 + w / 2 - EXTRA_OUT_M, x1 - w / 2 + EXTRA_OUT_M + 1e-6, EXTRA_STEP_M)), min_score, True)
+    for sc, xc, y0 in hyps:
+        if sc < min_score or len(chosen) >= max_cars:
+            break
+        if any(abs(xc - cx) < w + 0.3 and abs(y0 - cy) < length + 0.8 for _, cx, cy in chosen):
+            continue
+        inside, (r0, r1, c0, c1) = hull_mask(cam, Primitive("", "box", (w, length, hgt), (xc, y0 + length / 2, 0.0),
+                                                            0.0, "car"))
+        hull = np.zeros(upright.shape, dtype=bool)
+        hull[r0:r1, c0:c1] = inside
+        if any((hull & k).sum() > MAX_SHARED * min(hull.sum(), k.sum()) for k in kept):
+            continue
+        kept.append(hull)
+        chosen.append((sc, xc, y0))
     out = []
-    for sc, xc, y0, extra in chosen:
+    for sc, xc, y0 in chosen:
         best = (sc, xc, y0, hgt)
         for dx in (-0.4, 0.0, 0.4):
             for dy in (-0.5, 0.0, 0.5):
@@ -275,7 +253,6 @@ def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, 
         c_, _, _ = cam.project(np.array([[bx, by, 0.0]]))
         out.append(Thing("car", [prim], np.array([int(np.clip(c_[0], 0, cam.width - 1))]), bh))
         out[-1].score = sc
-        out[-1].calibrates = not extra
     return out
 
 
