@@ -37,8 +37,8 @@ GREEN_A = -5.0
 GREEN_B = 4.0
 # a car box whose pixels the segmentation mostly calls ground is a shadow or a patch of
 # road: under the true camera, every such box the search kept on the dev streets (upright
-# share 0-0.29: 103, 107, 108, 112, 113, 118) was false, and every true car but one near
-# one (0.32) had 0.56 or more; the score's own upright term was too weak against contrast
+# share 0-0.29: 103, 107, 108, 112, 113, 118) was false, and every true car but one (a
+# near one, 0.32) had 0.56 or more; the score's own upright term was too weak against contrast
 MIN_UPRIGHT = 0.45
 # two boxes whose silhouettes share more than this of the smaller one are one car seen
 # twice: a far car's pixels also fill the boxes a few metres before and behind it, which
