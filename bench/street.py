@@ -103,6 +103,20 @@ def street_photo(seed: int, worker: BlenderWorker, out: Path) -> tuple[str, Phot
     return program, decode(result.png, f"street_{seed}")
 
 
+def street_shots(description: str, default_seeds: str) -> list[tuple[int, str, Photo]]:
+    """For the street diagnostics (street_scale.py, street_sun.py): parse --seeds and --out,
+    and return (seed, generating program, photo) per street, rendering the missing photos."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default=default_seeds)
+    p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = seeds_arg(args.seeds)
+    with BlenderWorker(WorkerConfig(threads=2, job_timeout_s=300)) as worker:
+        return [(s, *street_photo(s, worker, out)) for s in seeds]
+
+
 def check_raycast(programs: list[str], worker: BlenderWorker) -> list[float]:
     """Share of pixels where the numpy ray caster and Blender's object-ID pass see the same object."""
     shares = []

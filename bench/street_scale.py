@@ -12,7 +12,6 @@ depth score's δ<1.25) of the truth. The road width is read at the reading's fin
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -21,9 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from street import seeds_arg, street_photo  # noqa: E402
-from blender_actors.config import WorkerConfig  # noqa: E402
-from blender_actors.worker import BlenderWorker  # noqa: E402
+from street import street_shots  # noqa: E402
 from scene_program.reader import read_scene  # noqa: E402
 from stages.backends.offline import OfflineConfig  # noqa: E402
 from stages.vision.photo_to_scene import read_photo  # noqa: E402
@@ -32,18 +29,10 @@ WITHIN = math.log(1.25)
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", default="100-119,9005-9012")
-    p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seeds = seeds_arg(args.seeds)
-    with BlenderWorker(WorkerConfig(threads=2, job_timeout_s=300)) as worker:
-        shots = [street_photo(s, worker, out) for s in seeds]
+    shots = street_shots(__doc__, "100-119,9005-9012")
     ok = {"height": 0, "focal": 0, "both": 0}
     n = 0
-    for seed, (program, photo) in zip(seeds, shots):
+    for seed, program, photo in shots:
         truth = read_scene(program)
         cam = truth.composition.camera
         road = next(o for o in truth.geometry.objects if o.name == "road")

@@ -11,7 +11,6 @@ and counts the streets within 30 degrees of the true azimuth.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,9 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from street import seeds_arg, street_photo  # noqa: E402
-from blender_actors.config import WorkerConfig  # noqa: E402
-from blender_actors.worker import BlenderWorker  # noqa: E402
+from street import street_shots  # noqa: E402
 from scene_program.reader import read_scene  # noqa: E402
 from stages.backends.offline import OfflineConfig  # noqa: E402
 from stages.vision import photo_to_scene  # noqa: E402
@@ -34,15 +31,7 @@ def _off(a: float, b: float) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", default="100-119")
-    p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seeds = seeds_arg(args.seeds)
-    with BlenderWorker(WorkerConfig(threads=2, job_timeout_s=300)) as worker:
-        shots = [street_photo(s, worker, out) for s in seeds]
+    shots = street_shots(__doc__, "100-119")
     fits = []
     real = photo_to_scene.estimate_sun
 
@@ -52,7 +41,7 @@ def main() -> int:
 
     photo_to_scene.estimate_sun = recorded
     n = fit_ok = trusted = trusted_ok = used_ok = 0
-    for seed, (program, photo) in zip(seeds, shots):
+    for seed, program, photo in shots:
         true = read_scene(program).lighting.sun
         fits.clear()
         r = photo_to_scene.read_photo(photo.image, OfflineConfig().camera)
