@@ -175,6 +175,9 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
         # ground cannot be seen, and its many pixels made road near the camera score as a
         # car (dev 103, 113, 118: 3.5-5 m away where no car stands, scores up to 51)
         return -np.inf, n
+    up = float(upright[r0:r1, c0:c1][inside].mean())
+    if up < MIN_UPRIGHT:  # decided before the ring's medians are taken: most boxes on open road end here
+        return -np.inf, n
     g0, g1, k0, k1 = max(0, r0 - 2), min(h, r1 + 2), max(0, c0 - 2), min(w, c1 + 2)
     big = np.zeros((g1 - g0, k1 - k0), dtype=bool)
     big[r0 - g0:r1 - g0, c0 - k0:c1 - k0] = inside
@@ -197,9 +200,6 @@ def _box_score(pa: PhotoArrays, upright: np.ndarray, cam: PinholeCamera, prim: P
         return -np.inf, n
     bottom = ring & (rr > rows.max())
     ground_below = float((~upright[g0:g1, k0:k1][bottom]).mean()) if bottom.any() else 0.0
-    up = float(upright[r0:r1, c0:c1][inside].mean())
-    if up < MIN_UPRIGHT:
-        return -np.inf, n
     grid = max(upright.shape) / ANALYSIS_SIZE  # scores on a finer grid count analysis-grid pixels
     score = (min(min(contrasts), 30.0) / 10.0 - spread / 6.0 + 1.5 * (up - 0.6) + 1.0 * (ground_below - 0.5)) \
         * math.sqrt(n) / grid
