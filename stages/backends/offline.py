@@ -13,7 +13,8 @@ Per round it proposes a few candidates (config `candidates`) for the stage's sec
 - composition: the camera (pitch, yaw, roll, focal length, height) and objects slid along
   their contact lines, pre-screened the same way;
 - lighting: the sky gradient fitted analytically over the background pixels, the sun's
-  direction, strength and the exposure searched with shadows traced in numpy.
+  direction, strength and the exposure searched with shadows traced in numpy (a sun the
+  first reading switched off is switched on by the raise: `_sun_strength`).
 The one-shot baseline spends the same rounds and candidates on the whole program: its
 candidate i takes each section's i-th best move at once.
 Works on programs in seig's layout (scene_program.reader); a section it cannot read (a
@@ -79,6 +80,19 @@ def _ranked(pred: Predictor, moves: list[Move], score) -> list[Move]:
     scored = sorted(((score(m.scene), k, m) for k, m in enumerate(moves)), key=lambda t: (-t[0], t[1]))
     good = [m for s, _, m in scored if s > pred.base_psnr - 0.02]
     return good or [m for _, _, m in scored[:1]]
+
+
+SUN_OFF = 0.1  # a sun strength below this casts no visible light: raising it switches the sun on
+SUN_ON = 1.0  # the strength a switched-on sun gets (times the round's step)
+
+
+def _sun_strength(strength: float, factor: float, step: float) -> float:
+    """The sun's strength scaled by `factor` (shrunk by the round's step); a sun that the first
+    reading switched off (dev streets 104, 110: strength 0) is switched on by the raise instead,
+    since no factor brings back a sun of strength 0."""
+    if factor > 1 and strength < SUN_OFF:
+        return strength + SUN_ON * step
+    return strength * (1 + (factor - 1) * step)
 
 
 class OfflineBackend:
@@ -243,7 +257,7 @@ class OfflineBackend:
             cand.lighting.sun = sun.model_copy(update={
                 "elevation_deg": float(np.clip(sun.elevation_deg + de * step, 5, 89)),
                 "azimuth_deg": float((sun.azimuth_deg + da * step + 180.0) % 360.0 - 180.0),
-                "strength": sun.strength * (1 + (fs - 1) * step)})
+                "strength": _sun_strength(sun.strength, fs, step)})
             moves.append(Move(f"sun el {cand.lighting.sun.elevation_deg:.0f} az "
                               f"{cand.lighting.sun.azimuth_deg:.0f} x{fs:.2f}", cand))
         for de in (-0.25, 0.25):
