@@ -18,11 +18,16 @@ and never tuned on these. `--check-raycast N` first checks, on N streets, that t
 caster agrees with Blender's own object-ID pass (the maps the scores rest on).
 
     .venv/bin/python bench/street.py [--seeds 9001-9008] [--initial-only] [--no-one-shot] [--check-raycast 2]
-                                     [--oracle-camera]
+                                     [--oracle-camera] [--exif-focal]
 
 `--oracle-camera` is a diagnostic, not a result: the camera height and focal length priors
 become each street's true ones (the depth of a ground point scales with both), which shows how
 much of the depth error is the scale a single photo cannot fix.
+
+`--exif-focal` gives each photo its true focal length the way a camera does: as the EXIF tag
+FocalLengthIn35mmFilm, rounded to a whole millimetre, read by the product's own decoder
+(stages.photo). Not an oracle: phones and most cameras write that tag; the camera height
+stays unknown.
 
 Writes bench/out/street/: the photos and programs, summary.json, and contact.png (photo |
 staged render | true depth | reconstructed depth | true classes | reconstructed classes).
@@ -59,13 +64,25 @@ from stages.config import ReconstructConfig  # noqa: E402
 from stages.definitions import ONE_SHOT, stages_with_rounds  # noqa: E402
 from stages.engine import reconstruct, start_reconstruction  # noqa: E402
 from stages.masks import object_masks  # noqa: E402
-from stages.photo import Photo, decode  # noqa: E402
+from stages.photo import FULL_FRAME_DIAGONAL_MM, SENSOR_MM, EXIF_FOCAL_35MM, EXIF_IFD, Photo, decode  # noqa: E402
 from stages.scoring import psnr_from_mse  # noqa: E402
 from stages.vision.evaluate import GROUPS, Accumulator, compare, object_counts  # noqa: E402
 from stages.vision.scene3d import scene_maps  # noqa: E402
 
 PHOTO_SIZE = (256, 192)
 PHOTO_SAMPLES = 32
+
+
+def with_exif_focal(photo: Photo, focal_mm: float) -> Photo:
+    """The photo as a camera would have saved it: its focal length (seig's convention, 36 mm
+    across the long side) written as a whole-millimetre FocalLengthIn35mmFilm tag, decoded again."""
+    w, h = photo.image.size
+    exif = Image.Exif()
+    exif.get_ifd(EXIF_IFD)[EXIF_FOCAL_35MM] = round(focal_mm / SENSOR_MM * max(w, h) / np.hypot(w, h)
+                                                  * FULL_FRAME_DIAGONAL_MM)
+    buf = io.BytesIO()
+    photo.image.save(buf, "PNG", exif=exif.tobytes())  # the Exif object alone writes no eXIf chunk
+    return decode(buf.getvalue(), photo.name)
 
 
 def seeds_arg(text: str) -> list[int]:
@@ -104,17 +121,23 @@ def street_photo(seed: int, worker: BlenderWorker, out: Path) -> tuple[str, Phot
 
 
 def street_shots(description: str, default_seeds: str) -> list[tuple[int, str, Photo]]:
-    """For the street diagnostics (street_scale.py, street_sun.py): parse --seeds and --out,
-    and return (seed, generating program, photo) per street, rendering the missing photos."""
+    """For the street diagnostics (street_scale.py, street_sun.py): parse --seeds, --out and
+    --exif-focal, and return (seed, generating program, photo) per street, rendering the
+    missing photos."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default=default_seeds)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
+    p.add_argument("--exif-focal", action="store_true", help="each photo states its true focal length in EXIF")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds_arg(args.seeds)
     with BlenderWorker(WorkerConfig(threads=2, job_timeout_s=300)) as worker:
-        return [(s, *street_photo(s, worker, out)) for s in seeds]
+        shots = [(s, *street_photo(s, worker, out)) for s in seeds]
+    if args.exif_focal:
+        shots = [(s, prog, with_exif_focal(photo, read_scene(prog).composition.camera.focal_mm))
+                 for s, prog, photo in shots]
+    return shots
 
 
 def check_raycast(programs: list[str], worker: BlenderWorker) -> list[float]:
@@ -166,6 +189,8 @@ def main() -> int:
     p.add_argument("--oracle-camera", action="store_true",
                    help="diagnostic: the camera height and focal length priors set to each street's true ones (how "
                         "much of the depth error is the scale a single photo cannot fix)")
+    p.add_argument("--exif-focal", action="store_true",
+                   help="each photo states its true focal length in EXIF, as a camera's would (module docstring)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
     args = p.parse_args()
@@ -186,6 +211,8 @@ def main() -> int:
             print("ray caster against Blender's object-ID pass: " + ", ".join(f"{s:.4f}" for s in shares), flush=True)
         for seed, (program, photo) in zip(seeds, truths):
             truth = read_scene(program)
+            if args.exif_focal:
+                photo = with_exif_focal(photo, truth.composition.camera.focal_mm)
             size = (photo.compare.shape[1], photo.compare.shape[0])
             settings = render_settings(photo.size, cfg)
             flat = flat_psnr(photo.compare)

@@ -8,7 +8,7 @@ counts the streets whose height, focal length and their product are within 25 % 
 depth score's δ<1.25) of the truth. The road width is read at the reading's final height
 (stages/vision/scale.py uses it, read at the prior, as a cue to the height).
 
-    .venv/bin/python bench/street_scale.py [--seeds 100-119,9005-9012]
+    .venv/bin/python bench/street_scale.py [--seeds 100-119,9005-9012] [--exif-focal]
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def main() -> int:
         truth = read_scene(program)
         cam = truth.composition.camera
         road = next(o for o in truth.geometry.objects if o.name == "road")
-        r = read_photo(photo.image, OfflineConfig().camera)
+        r = read_photo(photo.image, OfflineConfig().camera, photo.focal_mm)
         eh = math.log(r.camera.height_m / cam.location[2])
         ef = math.log(r.camera.focal_mm / cam.focal_mm)
         width = "-"

@@ -48,7 +48,7 @@ def main() -> int:
     for seed, program, photo in shots:
         true = read_scene(program).lighting.sun
         fits.clear()
-        r = photo_to_scene.read_photo(photo.image, OfflineConfig().camera)
+        r = photo_to_scene.read_photo(photo.image, OfflineConfig().camera, photo.focal_mm)
         est = fits[0] if fits else None
         used = _off(r.sun.azimuth_deg, true.azimuth_deg)
         n += 1

@@ -3,10 +3,16 @@
 Handles what real image folders contain: EXIF rotation, grayscale, CMYK, palettes,
 alpha (composited on white), 16-bit; rejects what cannot be trusted: missing files,
 non-images, truncated files, decompression bombs, images too small to reconstruct.
+
+Keeps the one camera fact a photo may state that a single view cannot recover: its focal
+length (EXIF FocalLengthIn35mmFilm, which phones and most cameras write). The depth of
+every ground point scales with it, and vanishing points read it no better than a prior
+(README, issue 10), so a stated one is taken over both.
 """
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -16,6 +22,10 @@ from stages.scoring import compare_size, to_array
 
 MAX_PIXELS = 64_000_000  # a 30000x30000 bomb is 900 MP: refused before decoding
 MIN_SIDE = 16
+EXIF_IFD, EXIF_FOCAL_35MM = 0x8769, 0xA405  # the Exif sub-IFD; FocalLengthIn35mmFilm (0: unknown)
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # the 35 mm equivalent matches angles of view across the diagonal
+SENSOR_MM = 36.0  # seig's scene cameras: focal lengths are for a 36 mm sensor across the long side
+STATED_FOCAL_MM = (8.0, 300.0)  # a 35 mm-equivalent focal length outside this is a wrong tag, not a lens
 WORK_SIZE = 1024  # long side kept for analysis; scores use stages.scoring's grid
 
 
@@ -47,12 +57,14 @@ class PhotoError(ValueError):
 
 
 class Photo:
-    """An RGB photo ready for reconstruction: the image and its comparison array."""
+    """An RGB photo ready for reconstruction: the image, its comparison array, and the focal
+    length it states (36 mm across its long side, as seig's cameras are; None if it says none)."""
 
-    def __init__(self, image: Image.Image, name: str = "photo"):
+    def __init__(self, image: Image.Image, name: str = "photo", focal_mm: float | None = None):
         self.name = name
         self.image = image
         self.compare = to_array(image, compare_size(*image.size))
+        self.focal_mm = focal_mm
 
     @property
     def size(self) -> tuple[int, int]:
@@ -90,6 +102,7 @@ def decode(data: bytes, name: str = "photo") -> Photo:
         raise PhotoError("not_an_image", f"{name}: not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError("corrupt", f"{name}: the image is truncated or corrupt ({exc})") from exc
+    focal_mm = stated_focal_mm(probe)
     image = ImageOps.exif_transpose(probe)
     if min(image.size) < MIN_SIDE:
         raise PhotoError("too_small", f"{name}: {image.width}x{image.height} is smaller than {MIN_SIDE} px per side")
@@ -97,7 +110,22 @@ def decode(data: bytes, name: str = "photo") -> Photo:
     if max(image.size) > WORK_SIZE:
         s = WORK_SIZE / max(image.size)
         image = image.resize((max(1, round(image.width * s)), max(1, round(image.height * s))), Image.LANCZOS)
-    return Photo(image, name)
+    return Photo(image, name, focal_mm)
+
+
+def stated_focal_mm(image: Image.Image) -> float | None:
+    """The focal length the image's EXIF states, converted from 35 mm-equivalent (matched
+    across the diagonal) to seig's convention (36 mm across the long side); None when the
+    tag is absent, zero (the standard's "unknown") or outside STATED_FOCAL_MM."""
+    try:
+        value = image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM)
+        f35 = float(value)
+    except (TypeError, ValueError, OSError, SyntaxError, KeyError, AttributeError):
+        return None  # no EXIF, or a tag that is not a number: the photo states nothing
+    if not STATED_FOCAL_MM[0] <= f35 <= STATED_FOCAL_MM[1]:
+        return None
+    w, h = image.size
+    return f35 / FULL_FRAME_DIAGONAL_MM * math.hypot(w, h) / max(w, h) * SENSOR_MM
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -36,3 +36,17 @@ def test_no_geometry_move_makes_buildings_interpenetrate():
             assert _overlaps(move.scene) == [], move.label
             lengthened += "end +" in move.label
     assert lengthened > 0  # the moves that could overlap were made
+
+
+def test_a_focal_length_the_photo_states_is_not_searched():
+    from stages.backends.moves import composition_moves
+
+    scene = random_street(4)
+    rng = np.random.default_rng(4)
+    photo = rng.uniform(0, 1, (96, 128, 3))
+    pred = Predictor(scene, photo, np.full_like(photo, 0.5))
+    f0 = scene.composition.camera.focal_mm
+    free = composition_moves(scene, pred, random.Random(4), 1.0)
+    stated = composition_moves(scene, pred, random.Random(4), 1.0, focal_stated=True)
+    assert any(m.scene.composition.camera.focal_mm != f0 for m in free)
+    assert stated and all(m.scene.composition.camera.focal_mm == f0 for m in stated)

@@ -101,3 +101,29 @@ def test_large_photo_is_bounded(tmp_path):
     _gradient(3000, 2000).save(path)
     photo = load(str(path))
     assert max(photo.image.size) == 1024 and photo.compare.shape[:2] == (171, 256)
+
+
+def _with_focal(image: Image.Image, f35, fmt: str = "JPEG") -> bytes:
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = f35  # FocalLengthIn35mmFilm
+    return _encode(image, fmt, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("size, f35, expected", [
+    ((96, 64), 28, 28.0),  # 3:2 is the full frame's own shape: no conversion
+    ((64, 48), 28, 28 / 43.2666 * 1.25 * 36.0),  # 4:3: the equivalent is matched across the diagonal
+    ((48, 64), 50, 50 / 43.2666 * 1.25 * 36.0),  # portrait: the long side is the height
+])
+def test_a_stated_focal_length_is_read_from_exif(size, f35, expected):
+    for fmt in ("JPEG", "PNG"):
+        photo = decode(_with_focal(_gradient(*size), f35, fmt))
+        assert photo.focal_mm == pytest.approx(expected, rel=1e-3), fmt
+
+
+@pytest.mark.parametrize("f35", [0, 2, 5000])
+def test_an_unknown_or_impossible_focal_length_states_nothing(f35):
+    assert decode(_with_focal(_gradient(), f35)).focal_mm is None  # 0 is the standard's "unknown"
+
+
+def test_a_photo_without_exif_states_no_focal_length():
+    assert decode(_encode(_gradient(), "JPEG")).focal_mm is None

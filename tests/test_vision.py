@@ -225,3 +225,29 @@ def test_tiny_render_looks_like_sky_over_ground(worker):
     top, bottom = a[:18].mean((0, 1)), a[30:].mean((0, 1))
     assert top[2] > top[0] + 40  # blue sky
     assert np.abs(bottom - np.array(GREY)).max() < 30  # grey ground, about the photo's grey
+
+
+def test_a_focal_length_the_photo_states_is_the_cameras(photos):
+    """A focal length in the photo's EXIF (stages.photo) is taken over the prior and the
+    vanishing points, through the offline backend's own path."""
+    from scene_program.reader import read_scene
+    from stages.backends.base import RenderSettings
+    from stages.backends.offline import OfflineBackend
+    from stages.photo import decode
+
+    road = next(p for p in photos if p.stem == "storm_road")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 50  # FocalLengthIn35mmFilm
+    buf = io.BytesIO()
+    Image.open(road).save(buf, "JPEG", exif=exif.tobytes())
+    stated, plain = decode(buf.getvalue(), "stated"), decode(road.read_bytes(), "plain")
+    assert stated.focal_mm is not None and plain.focal_mm is None
+    settings = RenderSettings(96, 64, 4)
+    got = {}
+    for photo in (stated, plain):
+        program, _ = OfflineBackend().initial_program(photo, settings)
+        got[photo.name] = read_scene(program)
+    cam = got["stated"].composition.camera
+    assert cam.focal_mm == pytest.approx(stated.focal_mm, abs=1e-3)
+    assert "the photo's EXIF" in got["stated"].title
+    assert got["plain"].composition.camera.focal_mm < 0.8 * cam.focal_mm  # the prior (29 mm) or near it

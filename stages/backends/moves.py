@@ -256,8 +256,10 @@ def _additions(scene: Scene, pred: Predictor) -> list[Move]:
     return out
 
 
-def composition_moves(scene: Scene, pred: Predictor, rng: random.Random, step: float) -> list[Move]:
-    """Camera moves and objects slid along their contact lines (module docstring)."""
+def composition_moves(scene: Scene, pred: Predictor, rng: random.Random, step: float,
+                      focal_stated: bool = False) -> list[Move]:
+    """Camera moves and objects slid along their contact lines (module docstring); no focal
+    length move when the photo states its focal length (`focal_stated`: stages.photo)."""
     moves: list[Move] = []
     cam = scene.composition.camera
 
@@ -272,7 +274,7 @@ def composition_moves(scene: Scene, pred: Predictor, rng: random.Random, step: f
         with_camera(f"yaw {d * step:+.2f}", yaw_deg=cam.yaw_deg + d * step)
     for d in (-0.7, 0.7):
         with_camera(f"roll {d * step:+.2f}", roll_deg=cam.roll_deg + d * step)
-    for f in (0.93, 0.97, 1.03, 1.07):
+    for f in () if focal_stated else (0.93, 0.97, 1.03, 1.07):
         k = 1 + (f - 1) * step
         with_camera(f"focal x{k:.3f}", focal_mm=cam.focal_mm * k)
     for f in (0.92, 1.08):

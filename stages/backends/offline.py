@@ -10,8 +10,8 @@ Per round it proposes a few candidates (config `candidates`) for the stage's sec
   pixel scales with its albedo, so albedo *= (photo / render)^alpha over the object's pixels,
   alpha varied across candidates; and the procedural texture's strength set from the
   photo's own contrast on each object;
-- composition: the camera (pitch, yaw, roll, focal length, height) and objects slid along
-  their contact lines, pre-screened the same way;
+- composition: the camera (pitch, yaw, roll, focal length unless the photo states it,
+  height) and objects slid along their contact lines, pre-screened the same way;
 - lighting: the sky gradient fitted analytically over the background pixels, the sun's
   direction, strength and the exposure searched with shadows traced in numpy (a sun the
   first reading switched off is switched on by the raise: `_sun_strength`).
@@ -107,7 +107,7 @@ class OfflineBackend:
         from stages.vision.photo_to_scene import initial_scene
 
         scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed,
-                              prior=self.config.camera)
+                              prior=self.config.camera, focal_mm=photo.focal_mm)
         scene = scene.model_copy(update={"render": Render(width=render.width, height=render.height,
                                                           samples=render.samples, seed=render.seed,
                                                           denoise=render.denoise)})
@@ -192,7 +192,11 @@ class OfflineBackend:
         return self._prescreened(ctx, scene, geometry_moves, rng, step)
 
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
-        return self._prescreened(ctx, scene, composition_moves, rng, step)
+        stated = ctx.photo.focal_mm is not None  # a focal length the photo states is not searched
+
+        def moves(s: Scene, pred: Predictor, r: random.Random, st: float) -> list[Move]:
+            return composition_moves(s, pred, r, st, focal_stated=stated)
+        return self._prescreened(ctx, scene, moves, rng, step)
 
     def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,
                      step: float) -> tuple[list[Scene], str]:

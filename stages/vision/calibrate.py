@@ -84,25 +84,27 @@ def _solve_rotation(width: int, height: int, focal_mm: float, roll: float, vp_co
 
 
 def fit_camera(pa: PhotoArrays, horizon: HorizonEstimate, prior: CameraPrior, outdoor: bool,
-               edges: EdgeField | None = None, upright_mask: np.ndarray | None = None) -> CameraFit:
+               edges: EdgeField | None = None, upright_mask: np.ndarray | None = None,
+               stated_focal_mm: float | None = None) -> CameraFit:
     """Roll from vertical lines; pitch and yaw from the street's vanishing point when it sits
     where the labels allow the horizon (else pitch from the horizon estimate, yaw 0); focal
-    length fused from the prior and the orthogonal vanishing points."""
+    length fused from the prior and the orthogonal vanishing points, unless the photo states
+    it (`stated_focal_mm`, from its EXIF: stages.photo), which is taken as it is."""
     h, w = pa.shape
     e = edges or edge_field(pa)
     vp = street_vanishing_point(pa, e)
     lean = vertical_lean(pa, e, upright_mask)
     roll = float(np.clip(lean.roll_deg, -10, 10)) if lean is not None else 0.0
     cam_h = prior.height_m if outdoor else prior.indoor_height_m
-    focal = prior.focal_mm
+    focal = stated_focal_mm or prior.focal_mm
     f_px = focal / SENSOR_MM * max(w, h)
     plausible = vp is not None and _fits_horizon(vp.row, horizon, 4.0 + 40.0 * max(0.0, vp.share - 0.1)) \
         and -w <= vp.col <= 2 * w
     horizon_source = "street vanishing point" if plausible else horizon.source
     centre_row = (vp.row - (w / 2 - 0.5 - vp.col) * math.tan(math.radians(roll))) if plausible else horizon.row
-    focal_source = "prior"
+    focal_source = "the photo's EXIF" if stated_focal_mm else "prior"
     v_h = h / 2 - (centre_row + 0.5)  # horizon above the centre (pixels, v up)
-    if lean is not None and abs(lean.c1) > 1e-7 and v_h / lean.c1 > 0:
+    if not stated_focal_mm and lean is not None and abs(lean.c1) > 1e-7 and v_h / lean.c1 > 0:
         f_meas = math.sqrt(v_h / lean.c1)
         sigma = 0.5 * math.hypot(HORIZON_SIGMA_PX / max(abs(v_h), 1e-6), lean.sigma_c1 / abs(lean.c1))
         if math.isfinite(sigma) and sigma < 1.0:

@@ -126,16 +126,17 @@ def _light_ratio(stats: list[ObjectStats | None]) -> tuple[float, int]:
     return float(np.clip(q, 0.25, 4.0)), best[1]
 
 
-def read_photo(photo: Image.Image, prior: CameraPrior | None = None) -> Reading:
-    """Run every vision step on `photo` (any PIL mode) and return what each found."""
+def read_photo(photo: Image.Image, prior: CameraPrior | None = None, focal_mm: float | None = None) -> Reading:
+    """Run every vision step on `photo` (any PIL mode) and return what each found; `focal_mm`
+    is the focal length the photo states (stages.photo), if it states one."""
     prior = prior or CameraPrior()
     pa = analyse(photo)
     h, w = pa.shape
     seg = segment(pa)
-    f_prior = prior.focal_mm / 36.0 * max(w, h)
+    f_prior = (focal_mm or prior.focal_mm) / 36.0 * max(w, h)
     horizon = estimate_horizon(seg.labels, f_prior, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
     seg.labels = sky_below_horizon(seg.labels, horizon.row)
-    fit = fit_camera(pa, horizon, prior, horizon.outdoor)
+    fit = fit_camera(pa, horizon, prior, horizon.outdoor, stated_focal_mm=focal_mm)
     cam = fit.camera
     street = None
     strong_vp = fit.vp is not None and fit.vp.share >= STREET_VP_SHARE
@@ -316,6 +317,7 @@ def _rounded(c) -> tuple[float, float, float]:
 
 
 def initial_scene(photo: Image.Image, width: int, height: int, samples: int, seed: int = 0,
-                  prior: CameraPrior | None = None) -> Scene:
-    """The entry point: a Scene whose render resembles `photo`, every object standing in 3D."""
-    return scene_from_reading(read_photo(photo, prior), width, height, samples, seed)
+                  prior: CameraPrior | None = None, focal_mm: float | None = None) -> Scene:
+    """The entry point: a Scene whose render resembles `photo`, every object standing in 3D
+    (`focal_mm`: the focal length the photo states, if any)."""
+    return scene_from_reading(read_photo(photo, prior, focal_mm), width, height, samples, seed)
