@@ -397,3 +397,16 @@ def test_token_and_call_budgets_cap_and_then_refuse_calls(flat_photo, fake):
     with pytest.raises(BudgetExhausted, match="call budget spent: 1 of 1"):
         calls.propose(ctx)
     assert len(fake.requests) == 2 and calls.health.failure() is None  # a spent budget is not a VLM failure
+
+
+def test_a_focal_length_the_photo_states_is_told_to_the_model(fake):
+    """The EXIF focal length (stages.photo) is in every generator request, and only then."""
+    stated = Photo(Image.new("RGB", (64, 48), (200, 40, 30)), "stated", focal_mm=31.25)
+    plain = Photo(Image.new("RGB", (64, 48), (200, 40, 30)), "plain")
+    fake.reply(RED_PATCH).reply(RED_PATCH)
+    backend = _backend(fake)
+    backend.propose(_ctx(stated))
+    backend.propose(_ctx(plain))
+    told, untold = fake.requests[-2].texts[-1], fake.requests[-1].texts[-1]
+    assert "`focal_mm` 31.2" in told and "Keep the camera's `focal_mm`" in told
+    assert "focal_mm" not in untold and "EXIF" not in untold

@@ -129,7 +129,8 @@ class OpenAIBackend:
             self.health.initial_program = "offline"
             self.notes.append("initial program: offline (classical vision)")
             return program, usage
-        request = self.templates["initial_request"].render(width=render.width, height=render.height)
+        request = self.templates["initial_request"].render(width=render.width, height=render.height,
+                                                           photo_facts=msg.photo_facts(photo))
         prog = parse(program)
         stage_code = "\n".join(prog.get(s) for s in STAGE_SECTIONS)
         messages = msg.build(self.system, self._photo_url(photo), msg.program_view(prog), request,
@@ -185,7 +186,8 @@ class OpenAIBackend:
             params_name=PARAM_NAMES.get(section, "PARAMS"), required_names=", ".join(f"`{n}`" for n in required),
             scores=scores_text(ctx.best_scores) + ("" if ctx.best_png else " (it did not render: see the last error)"),
             reply_room=room, history=history_text(ctx.history), feedback=bullets(ctx.feedback, "(none yet)"),
-            last_error=last_error if len(last_error) <= ERROR_CHARS else "..." + last_error[-ERROR_CHARS:])
+            last_error=last_error if len(last_error) <= ERROR_CHARS else "..." + last_error[-ERROR_CHARS:],
+            photo_facts=msg.photo_facts(ctx.photo))
         render = msg.data_url(ctx.best_png, cfg.image_max_side, "PNG") if ctx.best_png else None
         messages = msg.build(self.system, self._photo_url(ctx.photo), msg.program_view(program), request,
                              cfg.image_detail, render, "Image 2: the render of the program above (the best so far).")

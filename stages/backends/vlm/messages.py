@@ -27,10 +27,10 @@ from stages.backends.base import BackendError
 
 SYSTEM_FIELDS = ("classes",)
 GENERATOR_FIELDS = ("stage", "goal", "round", "rounds", "section", "params_name", "required_names", "scores",
-                    "reply_room", "history", "feedback", "last_error")
+                    "reply_room", "history", "feedback", "last_error", "photo_facts")
 VERIFIER_FIELDS = ("stage", "goal", "round", "rounds", "section", "change", "candidate_scores", "best_scores",
                    "outcome", "feedback")
-INITIAL_FIELDS = ("width", "height")
+INITIAL_FIELDS = ("width", "height", "photo_facts")
 TEMPLATES = {"system": SYSTEM_FIELDS, "generator_request": GENERATOR_FIELDS,
              "verifier_request": VERIFIER_FIELDS, "initial_request": INITIAL_FIELDS}
 PHOTO_CAPTION = "Image 1: the photograph to rebuild."
@@ -42,6 +42,16 @@ SCENE_NOTE = """\
 #     build_composition(objects); build_lighting(); then the render engine, size, samples, seed
 #     and colour management from RENDER. Run standalone, it renders to the file after --render.
 """
+
+
+def photo_facts(photo) -> str:
+    """What the photo itself states about its camera (stages.photo), as a line for the
+    requests; empty when it states nothing. Its EXIF focal length fixes the scene's scale
+    with the camera height, and no render comparison can recover it once changed."""
+    if photo.focal_mm is None:
+        return ""
+    return (f"The photo states its focal length (EXIF): `focal_mm` {photo.focal_mm:.1f} for seig's 36 mm sensor "
+            "across the long side. Keep the camera's `focal_mm` at it.\n")
 
 
 def load_templates(directory: str | None = None) -> dict[str, prompts.Prompt]:
