@@ -14,6 +14,9 @@ import pyarrow.dataset as pads
 from fsspec.core import url_to_fs
 
 REQUIRED = ("image_id", "uri")
+# optional: the photo's 35 mm-equivalent focal length, for photos whose EXIF was stripped
+# (street-view exports usually are) or is wrong; it overrides the EXIF tag (pipeline.tasks)
+FOCAL_COLUMN = "focal_length_35mm"
 
 
 class ManifestError(ValueError):
@@ -94,6 +97,10 @@ def open_manifest(uri: str, storage_options: dict | None = None) -> Manifest:
         kind = schema.field(col).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise ManifestError(f"{uri}: column {col!r} must be string, is {kind}")
+    if FOCAL_COLUMN in schema.names:
+        kind = schema.field(FOCAL_COLUMN).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            raise ManifestError(f"{uri}: column {FOCAL_COLUMN!r} must be a number (millimetres), is {kind}")
     return Manifest(uri, dataset)
 
 

@@ -18,6 +18,7 @@ environment or a mounted file (pipeline.config.TaskConfig).
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
 from pipeline.kinds import KINDS, classify
+from pipeline.manifest import FOCAL_COLUMN
 from pipeline.metrics import dataset_metrics, image_metrics
 from pipeline.results import failed_row, row_from_record, vlm_columns
 from pipeline.single import render_settings
@@ -37,7 +39,7 @@ from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
-from stages.photo import Photo, load, render_size
+from stages.photo import STATED_FOCAL_MM, Photo, focal_from_35mm, load, render_size
 from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
@@ -120,9 +122,28 @@ class ActorRenderer:
 
 
 def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
+    """The job's photo; a focal length its manifest row states overrides the photo's EXIF."""
+    f35 = _manifest_focal(state.job)
     photo = load(state.job.uri, timeout_s=cfg.run.storage_deadline_s, **cfg.run.storage_options)
     photo.name = state.job.image_id
+    if f35 is not None:
+        photo.focal_mm = focal_from_35mm(f35, photo.size)
     return photo
+
+
+def _manifest_focal(job: ImageJob) -> float | None:
+    """The row's `focal_length_35mm` (null or absent: None); a value that is no focal length
+    fails the image with kind `manifest`, before its photo is read."""
+    value = job.passthrough.get(FOCAL_COLUMN)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    lo, hi = STATED_FOCAL_MM
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        err = ValueError(f"manifest row {job.manifest_row}: {FOCAL_COLUMN} {value!r} is not a 35 mm-equivalent "
+                         f"focal length ({lo:g}-{hi:g} mm)")
+        err.seig_kind = "manifest"
+        raise err
+    return float(value)
 
 
 def _backend(cfg: SeigConfig, spent: Usage | None = None, health: VlmHealth | None = None):

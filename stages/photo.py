@@ -114,17 +114,21 @@ def decode(data: bytes, name: str = "photo") -> Photo:
 
 
 def stated_focal_mm(image: Image.Image) -> float | None:
-    """The focal length the image's EXIF states, converted from 35 mm-equivalent (matched
-    across the diagonal) to seig's convention (36 mm across the long side); None when the
-    tag is absent, zero (the standard's "unknown") or outside STATED_FOCAL_MM."""
+    """The focal length the image's EXIF states (FocalLengthIn35mmFilm), in seig's convention;
+    None when the tag is absent, zero (the standard's "unknown") or outside STATED_FOCAL_MM."""
     try:
-        value = image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM)
-        f35 = float(value)
+        f35 = float(image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM))
     except (TypeError, ValueError, OSError, SyntaxError, KeyError, AttributeError):
         return None  # no EXIF, or a tag that is not a number: the photo states nothing
     if not STATED_FOCAL_MM[0] <= f35 <= STATED_FOCAL_MM[1]:
         return None
-    w, h = image.size
+    return focal_from_35mm(f35, image.size)
+
+
+def focal_from_35mm(f35: float, size: tuple[int, int]) -> float:
+    """A 35 mm-equivalent focal length (matched across the diagonal, as EXIF's is) in seig's
+    convention: 36 mm across the image's long side."""
+    w, h = size
     return f35 / FULL_FRAME_DIAGONAL_MM * math.hypot(w, h) / max(w, h) * SENSOR_MM
 
 

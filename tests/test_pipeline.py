@@ -86,6 +86,9 @@ def test_preflight_names_the_field_before_ray_starts(tmp_path):
     started = ray.is_initialized()
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*missing required column\(s\) uri"):
         run_job(job_config(tmp_path, bad), progress=False)
+    pq.write_table(pa.table({"image_id": ["a"], "uri": ["x.jpg"], "focal_length_35mm": ["35 mm"]}), bad)
+    with pytest.raises(PreflightError, match=r"^run\.manifest: .*'focal_length_35mm' must be a number"):
+        run_job(job_config(tmp_path, bad), progress=False)
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*nope\.parquet: no such file"):
         run_job(job_config(tmp_path, tmp_path / "nope.parquet"), progress=False)
     ro = tmp_path / "ro"

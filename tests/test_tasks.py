@@ -42,3 +42,26 @@ def test_a_crashed_first_render_is_retried_then_failed_with_its_kind(ray_local, 
     state = init_image(job, cfg, _DeadBlenderActor(1))
     assert state.failed is not None and state.failed[0] == "blender_crash" and state.retries == 2
     assert not (tmp_path / "scenes" / "a").exists()  # nothing written for an image that never started
+
+
+def _state(tmp_path, photos, **passthrough):
+    job = ImageJob(image_id="a", uri=str(photos[0]), run_id="r", prefix=str(tmp_path / "scenes" / "a"),
+                   passthrough=passthrough, manifest_row=7)
+    return tasks.ImageState(job=job)
+
+
+def test_a_focal_length_in_the_manifest_overrides_the_photos(tmp_path, photos):
+    cfg = load_config(ROOT / "configs/local.yaml", [])
+    assert tasks._photo(_state(tmp_path, photos), cfg).focal_mm is None  # the samples carry no EXIF focal
+    assert tasks._photo(_state(tmp_path, photos, focal_length_35mm=None), cfg).focal_mm is None
+    photo = tasks._photo(_state(tmp_path, photos, focal_length_35mm=50), cfg)
+    w, h = photo.size
+    assert photo.focal_mm == pytest.approx(50 / 43.2666 * (w * w + h * h) ** 0.5 / max(w, h) * 36.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("value", [0, -3.0, 1000, "35", True])
+def test_a_manifest_focal_length_that_is_none_fails_the_image_with_its_kind(ray_local, tmp_path, photos, value):
+    cfg = load_config(ROOT / "configs/local.yaml", ["reconstruct.long_side=48"])
+    state = init_image(_state(tmp_path, photos, focal_length_35mm=value).job, cfg, _DeadBlenderActor(0))
+    kind, message = state.failed
+    assert kind == "manifest" and "manifest row 7: focal_length_35mm" in message and "8-300 mm" in message
