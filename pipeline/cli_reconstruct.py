@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--samples", type=int)
+    p.add_argument("--focal-35mm", type=float, metavar="MM",
+                   help="the camera's 35 mm-equivalent focal length, for photos whose EXIF does not state it "
+                        "(overrides the EXIF tag)")
     p.set_defaults(func=run)
 
 
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from blender_actors.worker import BlenderWorker
     from pipeline.config import ConfigError, load_config
     from pipeline.single import reconstruct_photo
+    from stages.photo import STATED_FOCAL_MM
 
     overrides = list(args.set)
     for flag, key in (("backend", "backend"), ("width", "width"), ("height", "height"), ("samples", "samples")):
@@ -47,12 +51,18 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"seig reconstruct: {exc}", file=sys.stderr)
         return 2
+    lo, hi = STATED_FOCAL_MM
+    if args.focal_35mm is not None and not lo <= args.focal_35mm <= hi:
+        print(f"seig reconstruct: --focal-35mm {args.focal_35mm:g} is not a 35 mm-equivalent focal length "
+              f"({lo:g}-{hi:g} mm)", file=sys.stderr)
+        return 2
     outcomes = []
     names = unique_names(args.images)
     with BlenderWorker(cfg.worker) as worker, tqdm(total=len(args.images), unit="image", file=sys.stderr) as bar:
         for uri, name in zip(args.images, names):
             bar.set_postfix_str(name)
-            outcome = reconstruct_photo(uri, name, posixpath.join(args.out, name), cfg.reconstruct, worker)
+            outcome = reconstruct_photo(uri, name, posixpath.join(args.out, name), cfg.reconstruct, worker,
+                                        focal_35mm=args.focal_35mm)
             outcomes.append(outcome)
             if not outcome.ok:
                 tqdm.write(f"FAILED {uri}: [{outcome.error_kind}] {outcome.error}", file=sys.stderr)

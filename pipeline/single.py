@@ -18,7 +18,7 @@ from stages.backends.registry import make_backend
 from stages.config import ReconstructConfig
 from stages.definitions import stages_with_rounds
 from stages.engine import reconstruct
-from stages.photo import PhotoError, load, render_size
+from stages.photo import PhotoError, focal_from_35mm, load, render_size
 from stages.records import Reconstruction
 
 
@@ -42,7 +42,9 @@ def render_settings(photo_size: tuple[int, int], cfg: ReconstructConfig) -> Rend
 
 
 def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, renderer: Renderer,
-                      storage_options: dict | None = None) -> ImageOutcome:
+                      storage_options: dict | None = None, focal_35mm: float | None = None) -> ImageOutcome:
+    """`focal_35mm`: the camera's 35 mm-equivalent focal length when the caller knows it (it
+    overrides the photo's EXIF; stages.photo)."""
     t0 = time.perf_counter()
     storage_options = storage_options or {}
 
@@ -53,6 +55,8 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
     try:
         photo = load(uri, **storage_options)
         photo.name = name
+        if focal_35mm is not None:
+            photo.focal_mm = focal_from_35mm(focal_35mm, photo.size)
     except PhotoError as exc:
         return failed(exc.error_kind, str(exc))
     try:
