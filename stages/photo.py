@@ -7,7 +7,7 @@ non-images, truncated files, decompression bombs, images too small to reconstruc
 Keeps the one camera fact a photo may state that a single view cannot recover: its focal
 length (EXIF FocalLengthIn35mmFilm, which phones and most cameras write). The depth of
 every ground point scales with it, and vanishing points read it no better than a prior
-(README, issue 10), so a stated one is taken over both.
+(README, "Street reconstruction"), so a stated one is taken over both.
 """
 from __future__ import annotations
 
