@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from blender_actors.worker import BlenderWorker
     from pipeline.config import ConfigError, load_config
     from pipeline.single import reconstruct_photo
-    from stages.photo import STATED_FOCAL_MM
+    from stages.photo import checked_35mm
 
     overrides = list(args.set)
     for flag, key in (("backend", "backend"), ("width", "width"), ("height", "height"), ("samples", "samples")):
@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"seig reconstruct: {exc}", file=sys.stderr)
         return 2
-    lo, hi = STATED_FOCAL_MM
-    if args.focal_35mm is not None and not lo <= args.focal_35mm <= hi:
-        print(f"seig reconstruct: --focal-35mm {args.focal_35mm:g} is not a 35 mm-equivalent focal length "
-              f"({lo:g}-{hi:g} mm)", file=sys.stderr)
+    try:
+        if args.focal_35mm is not None:
+            checked_35mm(args.focal_35mm)
+    except ValueError as exc:
+        print(f"seig reconstruct: --focal-35mm {exc}", file=sys.stderr)
         return 2
     outcomes = []
     names = unique_names(args.images)

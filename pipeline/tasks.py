@@ -39,7 +39,7 @@ from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
-from stages.photo import STATED_FOCAL_MM, Photo, focal_from_35mm, load, render_size
+from stages.photo import Photo, checked_35mm, focal_from_35mm, load, render_size
 from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
@@ -137,13 +137,12 @@ def _manifest_focal(job: ImageJob) -> float | None:
     value = job.passthrough.get(FOCAL_COLUMN)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    lo, hi = STATED_FOCAL_MM
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        err = ValueError(f"manifest row {job.manifest_row}: {FOCAL_COLUMN} {value!r} is not a 35 mm-equivalent "
-                         f"focal length ({lo:g}-{hi:g} mm)")
+    try:
+        return checked_35mm(value)
+    except ValueError as exc:
+        err = ValueError(f"manifest row {job.manifest_row}: {FOCAL_COLUMN} {exc}")
         err.seig_kind = "manifest"
-        raise err
-    return float(value)
+        raise err from exc
 
 
 def _backend(cfg: SeigConfig, spent: Usage | None = None, health: VlmHealth | None = None):

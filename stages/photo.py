@@ -117,19 +117,28 @@ def stated_focal_mm(image: Image.Image) -> float | None:
     """The focal length the image's EXIF states (FocalLengthIn35mmFilm), in seig's convention;
     None when the tag is absent, zero (the standard's "unknown") or outside STATED_FOCAL_MM."""
     try:
-        f35 = float(image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM))
+        return focal_from_35mm(float(image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM)), image.size)
     except (TypeError, ValueError, OSError, SyntaxError, KeyError, AttributeError):
-        return None  # no EXIF, or a tag that is not a number: the photo states nothing
-    if not STATED_FOCAL_MM[0] <= f35 <= STATED_FOCAL_MM[1]:
-        return None
-    return focal_from_35mm(f35, image.size)
+        return None  # no EXIF, a tag that is not a number, or none of a lens: the photo states nothing
+
+
+def checked_35mm(value: object) -> float:
+    """`value` as a 35 mm-equivalent focal length; ValueError naming it when it is none
+    (not a number, or outside STATED_FOCAL_MM). Every source of one (EXIF, the manifest's
+    column, `seig reconstruct --focal-35mm`) goes through here."""
+    lo, hi = STATED_FOCAL_MM
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not lo <= value <= hi:
+        shown = f"{value:g}" if number else repr(value)
+        raise ValueError(f"{shown} is not a 35 mm-equivalent focal length ({lo:g}-{hi:g} mm)")
+    return float(value)
 
 
 def focal_from_35mm(f35: float, size: tuple[int, int]) -> float:
     """A 35 mm-equivalent focal length (matched across the diagonal, as EXIF's is) in seig's
-    convention: 36 mm across the image's long side."""
+    convention: 36 mm across the image's long side (checked first: checked_35mm)."""
     w, h = size
-    return f35 / FULL_FRAME_DIAGONAL_MM * math.hypot(w, h) / max(w, h) * SENSOR_MM
+    return checked_35mm(f35) / FULL_FRAME_DIAGONAL_MM * math.hypot(w, h) / max(w, h) * SENSOR_MM
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -23,6 +23,7 @@ hand- or VLM-written one of another shape) gets no candidates (a reverted round)
 from __future__ import annotations
 
 import ast
+import functools
 import random
 import zlib
 
@@ -192,10 +193,8 @@ class OfflineBackend:
         return self._prescreened(ctx, scene, geometry_moves, rng, step)
 
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
-        stated = ctx.photo.focal_mm is not None  # a focal length the photo states is not searched
-
-        def moves(s: Scene, pred: Predictor, r: random.Random, st: float) -> list[Move]:
-            return composition_moves(s, pred, r, st, focal_stated=stated)
+        # a focal length the photo states is not searched
+        moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None)
         return self._prescreened(ctx, scene, moves, rng, step)
 
     def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,

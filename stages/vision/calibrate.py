@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from stages.photo import SENSOR_MM
 from stages.vision.camera import PinholeCamera
 from stages.vision.horizon import HorizonEstimate
 from stages.vision.image import PhotoArrays
 from stages.vision.vanishing import EdgeField, VanishingPoint, VerticalLean, edge_field, street_vanishing_point, vertical_lean
 
-SENSOR_MM = 36.0
 HORIZON_SIGMA_PX = 1.0  # how well (analysis pixels) the vanishing point fixes the horizon
 
 

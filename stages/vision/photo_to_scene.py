@@ -24,7 +24,7 @@ from PIL import Image
 from scene_program.model import (
     Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface,
 )
-from stages.vision.calibrate import CameraFit, CameraPrior, fit_camera
+from stages.vision.calibrate import SENSOR_MM, CameraFit, CameraPrior, fit_camera
 from stages.vision.camera import PinholeCamera
 from stages.vision.colours import MAX_ALBEDO, ObjectStats, object_stats, surface
 from stages.vision.generic import solid_pieces
@@ -133,7 +133,7 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None, focal_mm: f
     pa = analyse(photo)
     h, w = pa.shape
     seg = segment(pa)
-    f_prior = (focal_mm or prior.focal_mm) / 36.0 * max(w, h)
+    f_prior = (focal_mm or prior.focal_mm) / SENSOR_MM * max(w, h)
     horizon = estimate_horizon(seg.labels, f_prior, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
     seg.labels = sky_below_horizon(seg.labels, horizon.row)
     fit = fit_camera(pa, horizon, prior, horizon.outdoor, stated_focal_mm=focal_mm)
