@@ -98,8 +98,7 @@ def test_a_rescaled_reading_whose_road_runs_to_the_end_of_the_section_is_refused
 
     def section(*rows):
         strips = _strips(*[(x0, x1, float(lab_l), float(a), float(b)) for x0, x1, lab_l, a, b in rows])
-        _classify(strips, 0.0)
-        return CrossSection(strips)
+        return CrossSection(strips, edge_inferred=_classify(strips, 0.0))
 
     # the strips as read there (Lab rounded), at 2.00 m and at 2.31 m
     first = section((-40.0, -7.5, 48, -1, -5), (-7.5, -7.0, 47, -7, 7), (-7.0, -5.0, 50, -10, 15),
@@ -110,7 +109,42 @@ def test_a_rescaled_reading_whose_road_runs_to_the_end_of_the_section_is_refused
                     (-8.0, -5.8, 50, -10, 15), (-5.8, -5.2, 50, -9, 11), (-5.2, -3.5, 54, 2, -11), (-3.5, -1.2, 39, 1, -6),
                     (-1.2, 0.2, 42, 1, -5), (0.2, 5.2, 44, 1, -5), (5.2, 7.8, 46, 1, -4), (7.8, 8.2, 30, 1, -7),
                     (8.2, 8.8, 22, 2, -13), (8.8, 12.0, 24, 4, -17), (12.0, 40.0, 19, 6, -11))
+    # the classes as that reading gave them (the road is now judged against the strip under
+    # the camera too, which stops it at 7.8 m here; the guard must hold whatever the classes)
+    for strip in again.strips:
+        if strip.x0 >= -3.5:
+            strip.cls = "road"
     assert not first.road_unbounded() and again.road_unbounded(), (first.road_extent(), again.road_extent())
     assert not rescaled_reading_holds(first, again)
     assert rescaled_reading_holds(again, first)  # the other way round (dev street 119): the rescale is taken
     assert rescaled_reading_holds(first, first)
+
+
+def test_a_road_grown_to_the_end_of_the_section_is_cut_at_its_largest_step():
+    # dev street 103 read at its true camera: the shaded right sidewalk and the ground under
+    # the facades look like a shaded road, and the road ran to +40 m (the truth's edge: 8.5 m)
+    from stages.vision.ground import CrossSection
+
+    strips = _strips((-40.0, -9.0, 48, -1, -5), (-9.0, -8.5, 47, -6, 5), (-8.5, -6.0, 50, -10, 15),
+                     (-6.0, -5.5, 50, -9, 11), (-5.5, -5.0, 54, 1, -9), (-5.0, -3.8, 54, 2, -12),
+                     (-3.8, -3.2, 41, 1, -7), (-3.2, -1.2, 40, 1, -6), (-1.2, 0.8, 42, 1, -5), (0.8, 6.5, 44, 1, -5),
+                     (6.5, 7.8, 47, 1, -3), (7.8, 8.2, 40, 1, -5), (8.2, 8.8, 26, 1, -9), (8.8, 9.2, 22, 2, -14),
+                     (9.2, 12.5, 24, 4, -17), (12.5, 40.0, 19, 6, -11))
+    cut = _classify(strips, 0.0)
+    section = CrossSection(strips, edge_inferred=cut)
+    assert cut and section.road_extent() == (-3.8, 8.2), section.road_extent()
+    assert [s.cls for s in strips[12:15]] == ["sidewalk"] * 3
+    assert section.road_unbounded()  # an inferred edge is no measured width (stages.vision.scale)
+
+
+def test_small_steps_of_lightness_do_not_chain_the_road_over_the_sidewalk():
+    # evaluation street 9004 read at its true camera: each strip within the lightness step of
+    # the one beside it (L 18, 19, 21, 26, 32), the sidewalk and the verge in a shadow; judged
+    # against the road under the camera too, the road stops where the sidewalk starts
+    strips = _strips((-40.0, -13.2, 32, -3, -2), (-13.2, -10.0, 32, 1, -11), (-10.0, -9.5, 26, 1, -9),
+                     (-9.5, -8.5, 21, 1, -10), (-8.5, -2.0, 19, 3, -13), (-2.0, 1.5, 18, 4, -13),
+                     (1.5, 4.5, 16, 4, -12), (4.5, 5.0, 26, 3, -7), (5.0, 6.5, 29, 2, -9), (6.5, 7.0, 25, -1, -5),
+                     (7.0, 8.5, 18, -6, 4), (8.5, 9.0, 23, -3, 6), (9.0, 40.0, 30, -2, 8))
+    cls = _classes(strips)
+    assert cls[1] == "sidewalk" and cls[0] != "road", cls
+    assert all(c == "road" for c in cls[2:10]), cls

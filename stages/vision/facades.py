@@ -26,6 +26,7 @@ END_MIN_HEIGHT_M = 4.0  # a building across the street stands higher than a car 
 FRACTION_OF_BEST = 0.7
 DEPTH_M = 14.0  # how deep a building goes behind its facade (unseen: a typical block)
 FAR_Y = 300.0  # facades are not read farther than this along the street
+KERB_SLACK_M = 1.0  # an end building's contact may lie this far beyond the paved street's edge
 BEHIND_M = 30.0  # a building cut by the image edge starts this far behind the camera
 CUT_COST = 6.0  # DP: the cost of starting a new building
 MIN_BUILDING_COLS = 2
@@ -286,11 +287,17 @@ def _with_y(p: Primitive, y0: float, y1: float) -> Primitive:
 
 def end_building(cam: PinholeCamera, cols: Columns, top: np.ndarray, x_contact: np.ndarray, y_contact: np.ndarray,
                  contact_ok: np.ndarray, x_sides: tuple[float, float], sides: list[Primitive],
-                 min_y: float = 40.0) -> Building | None:
-    """A building across the street: columns standing on the road far away whose upright
-    pixels the side buildings do not explain, higher than a car."""
+                 kerbs: tuple[float, float], min_y: float = 40.0) -> Building | None:
+    """A building across the street: columns standing on the paved street (within `kerbs`,
+    the |X| of its outer edges) far away whose upright pixels the side buildings do not
+    explain, higher than a car. Only the paved street counts, not the space between the
+    side buildings' faces (`x_sides`, which sets the front's width): a side building that
+    the facade fit missed stands beyond the kerb, and taken as an end building it closed
+    the street (evaluation street 9004 read at its true camera: walled off at 52 m by the
+    left row's contacts at X -19..-12 m, while its street runs on past 200 m)."""
     left, right = x_sides
-    across = contact_ok & (x_contact > -left) & (x_contact < right) & (y_contact > min_y) & (y_contact < FAR_Y)
+    k_left, k_right = kerbs[0] + KERB_SLACK_M, kerbs[1] + KERB_SLACK_M
+    across = contact_ok & (x_contact > -k_left) & (x_contact < k_right) & (y_contact > min_y) & (y_contact < FAR_Y)
     idx = np.flatnonzero(across & (top < cols.contact))
     if len(idx) < 3:
         return None

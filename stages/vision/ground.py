@@ -26,6 +26,7 @@ MAX_Y_M = 80.0
 CUT_COST = 60.0  # DP: the colour error (Lab^2 x pixels, normalised) a cut must save
 MIN_ROAD_M = 3.0
 MAX_SIDEWALK_M = 7.0
+MAX_ROAD_HALF_M = 20.0  # a road's edge lies within this of the camera (a carriageway is 6-12 m wide, a boulevard 30 m)
 LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may be one surface
 SHADOW_MAX_B = -6.0  # Lab b: ground in a shadow, lit by the blue sky alone, is at least this blue
 TRANSITION_M = 0.5  # a strip this narrow between two others may be the edge between them
@@ -47,6 +48,7 @@ class Strip:
 @dataclass
 class CrossSection:
     strips: list[Strip]  # left to right, covering [-HALF_SPAN_M, HALF_SPAN_M]
+    edge_inferred: bool = False  # a road that ran to the section's end was cut (_cut_runaway_road)
 
     def road(self) -> Strip | None:
         roads = [s for s in self.strips if s.cls == "road"]
@@ -72,9 +74,10 @@ class CrossSection:
         return min(s.x0 for s in roads), max(s.x1 for s in roads)
 
     def road_unbounded(self) -> bool:
-        """Does the road run out to the end of the section on a side (no edge seen there)?"""
+        """Does the road run out to the end of the section on a side (no edge seen there, or
+        only the one _cut_runaway_road inferred)?"""
         x0, x1 = self.road_extent()
-        return x0 <= -HALF_SPAN_M + BIN_M or x1 >= HALF_SPAN_M - BIN_M
+        return self.edge_inferred or x0 <= -HALF_SPAN_M + BIN_M or x1 >= HALF_SPAN_M - BIN_M
 
     def kerbs(self) -> tuple[float, float] | None:
         """X of the road's left and right edges."""
@@ -162,8 +165,8 @@ def cross_section(cam: PinholeCamera, ground: np.ndarray, pa: PhotoArrays) -> Cr
                             np.average(lin[lo + a:lo + b], axis=0, weights=w + 1e-9)))
     strips[0].x0 = -HALF_SPAN_M
     strips[-1].x1 = HALF_SPAN_M
-    _classify(strips, cam.x_m)
-    return CrossSection(strips)
+    cut = _classify(strips, cam.x_m)
+    return CrossSection(strips, edge_inferred=cut)
 
 
 def _is_terrain(lab: np.ndarray) -> bool:
@@ -232,12 +235,46 @@ def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, di
     return True
 
 
-def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
+def _cut_runaway_road(strips: list[Strip], road: set[int], seed: int, camera_x: float) -> bool:
+    """A road grown to the section's end on a side ran over what lies beyond its edge: a
+    shaded sidewalk and the ground under the facades look like a shaded road (dev 119 and
+    103 read at their true cameras: a road 40 m wide, which left no room for that side's
+    buildings, and an end building took their place). Cut it at the largest colour step
+    on that side within MAX_ROAD_HALF_M of the camera, if that step is larger than two
+    strips of one surface differ (LIGHTNESS_STEP, in Lab units). Returns whether it cut."""
+    cut = False
+    for direction, end in ((-1, 0), (1, len(strips) - 1)):
+        if end not in road or end == seed:
+            continue
+        steps = []
+        i = seed + direction
+        while i in road:
+            edge = strips[i].x0 if direction > 0 else strips[i].x1  # the boundary towards the seed
+            if abs(edge - camera_x) <= MAX_ROAD_HALF_M:
+                steps.append((float(np.linalg.norm(strips[i].lab - strips[i - direction].lab)), i))
+            i += direction
+        if not steps or max(steps)[0] <= LIGHTNESS_STEP:
+            continue  # no edge stands out: the road may well run on (dev 108: its cars stand in that part)
+        _, first_out = max(steps)
+        i = first_out
+        while i in road:
+            road.discard(i)
+            i += direction
+        cut = True
+    return cut
+
+
+def _classify(strips: list[Strip], camera_x: float = 0.0) -> bool:
     """Road: the neutral strip under the camera (or nearest to it), grown over neighbours
-    that are the same surface (same_surface); sidewalks: the neutral strips beside it."""
+    that are the same surface (same_surface) both as the strip beside them and as that
+    first strip: small steps of lightness chain (L18, 21, 26, 32 on evaluation street 9004
+    read at its true camera), and judged only against its neighbour the road grew over the
+    shaded sidewalk and the verge to the section's end; a road that still reaches it is cut
+    (_cut_runaway_road). Sidewalks: the neutral strips beside it. Returns whether the road's
+    edge was inferred by that cut."""
     neutral = [not _is_terrain(s.lab) for s in strips]
     if not any(neutral):
-        return
+        return False
     under = [i for i, s in enumerate(strips) if s.x0 <= camera_x < s.x1]
     cands = [i for i in range(len(strips)) if neutral[i]]
     seed = min(cands, key=lambda i: (0 if i in under else 1, abs((strips[i].x0 + strips[i].x1) / 2 - camera_x)))
@@ -245,11 +282,13 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
     for direction in (-1, 1):
         i = seed + direction
         while (0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i])
-               and same_surface(strips[i - direction], _past_transition(strips, neutral, i, direction))):
+               and same_surface(strips[i - direction], _past_transition(strips, neutral, i, direction))
+               and same_surface(strips[seed], strips[i])):
             if _lit_paving_at_the_edge(strips, neutral, i, direction):
                 break
             road.add(i)
             i += direction
+    cut = _cut_runaway_road(strips, road, seed, camera_x)
     for i in road:
         strips[i].cls = "road"
     for direction in (-1, 1):
@@ -262,3 +301,4 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> None:
             strips[i].cls = "sidewalk"
             width += strips[i].width
             i += direction
+    return cut

@@ -128,7 +128,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
         buildings += side_buildings(cam, pa, cols, top, side, side_cols, gm, edges, road_edge + 0.7, facade_px)
     x_sides = (max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "left"] or [kerbs[0]]),
                max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "right"] or [kerbs[1]]))
-    end = end_building(cam, cols, top, x_c, y_c, ok, x_sides, [b.prim for b in buildings])
+    end = end_building(cam, cols, top, x_c, y_c, ok, x_sides, [b.prim for b in buildings], kerbs)
     layout = StreetLayout(cam, section, cols, notes=notes, vegetation=veg)
     far = end.prim.location[1] if end is not None else ROAD_AHEAD_M
     layout.pieces += _ground_pieces(section, far)
