@@ -148,3 +148,18 @@ def test_small_steps_of_lightness_do_not_chain_the_road_over_the_sidewalk():
     cls = _classes(strips)
     assert cls[1] == "sidewalk" and cls[0] != "road", cls
     assert all(c == "road" for c in cls[2:10]), cls
+
+
+def test_a_shadows_soft_edge_across_the_road_does_not_stop_it():
+    # evaluation street 9003 read at its true camera: the camera stands over the lit part
+    # (L 31); the strips toward the facades' shadow darken step by step (26, 22, 17) to the
+    # shaded road (15), then the lit sidewalk (21, 28, 30). Judged against the lit strip
+    # alone the first of the soft edge is neither lit nor shaded (9 darker, 2 bluer) and the
+    # road stopped 4 m wide; judged by what lies past the soft edge it reaches the kerb
+    strips = _strips((-40.0, -9.8, 52, 10, 16), (-9.8, -6.0, 36, 5, -3), (-6.0, -4.0, 17, 4, -9),
+                     (-4.0, -3.5, 19, 3, -9), (-3.5, 0.2, 31, 2, -7), (0.2, 0.8, 26, 2, -8), (0.8, 1.2, 22, 3, -9),
+                     (1.2, 1.8, 17, 3, -11), (1.8, 3.8, 15, 4, -12), (3.8, 4.2, 21, 4, -5), (4.2, 5.8, 28, 4, -7),
+                     (5.8, 7.2, 30, 3, -6), (7.2, 40.0, 28, 0, -2))
+    cls = _classes(strips)
+    assert cls[4:9] == ["road"] * 5, cls
+    assert cls[9:12] == ["sidewalk"] * 3, cls

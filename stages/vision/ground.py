@@ -30,6 +30,7 @@ MAX_ROAD_HALF_M = 20.0  # a road's edge lies within this of the camera (a carria
 LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may be one surface
 SHADOW_MAX_B = -6.0  # Lab b: ground in a shadow, lit by the blue sky alone, is at least this blue
 TRANSITION_M = 0.5  # a strip this narrow between two others may be the edge between them
+PENUMBRA_M = 1.0  # strips this narrow that carry on a lightness trend may be a shadow's soft edge
 
 
 @dataclass
@@ -211,6 +212,20 @@ def _past_transition(strips: list[Strip], neutral: list[bool], i: int, direction
     return strips[j] if lo + 2.0 < lightness < hi - 2.0 else strips[i]
 
 
+def _past_penumbra(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> Strip:
+    """The strip past the narrow strips (each under PENUMBRA_M) that carry on the lightness
+    trend from strip i-direction to strip i: a shadow's edge is soft, so between a lit and a
+    shaded part of one road lie strips of every lightness in between, each a little bluer
+    (evaluation street 9003: L 31, 26, 22, 17, then 15 over 2 m); judged against the lit
+    strip under the camera the first of them is neither (a 9 lighter, 2 bluer step), what
+    lies past them is. Strip i itself when it is wide or breaks the trend."""
+    trend = np.sign(strips[i].lab[0] - strips[i - direction].lab[0])
+    while (strips[i].width < PENUMBRA_M and 0 <= i + direction < len(strips) and neutral[i + direction]
+           and np.sign(strips[i + direction].lab[0] - strips[i].lab[0]) == trend != 0):
+        i += direction
+    return strips[i]
+
+
 def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, direction: int) -> bool:
     """Is strip i, much lighter than the road beside it (same_surface took the step for a
     shadow edge), the sidewalk instead? A lit part of the road has the sidewalk beyond it,
@@ -269,7 +284,8 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> bool:
     that are the same surface (same_surface) both as the strip beside them and as that
     first strip: small steps of lightness chain (L18, 21, 26, 32 on evaluation street 9004
     read at its true camera), and judged only against its neighbour the road grew over the
-    shaded sidewalk and the verge to the section's end; a road that still reaches it is cut
+    shaded sidewalk and the verge to the section's end (a shadow's penumbra is judged by
+    what lies past it: _past_penumbra); a road that still reaches it is cut
     (_cut_runaway_road). Sidewalks: the neutral strips beside it. Returns whether the road's
     edge was inferred by that cut."""
     neutral = [not _is_terrain(s.lab) for s in strips]
@@ -283,7 +299,8 @@ def _classify(strips: list[Strip], camera_x: float = 0.0) -> bool:
         i = seed + direction
         while (0 <= i < len(strips) and neutral[i] and same_surface(strips[i - direction], strips[i])
                and same_surface(strips[i - direction], _past_transition(strips, neutral, i, direction))
-               and same_surface(strips[seed], strips[i])):
+               and (same_surface(strips[seed], strips[i])
+                    or same_surface(strips[seed], _past_penumbra(strips, neutral, i, direction)))):
             if _lit_paving_at_the_edge(strips, neutral, i, direction):
                 break
             road.add(i)
