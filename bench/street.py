@@ -64,7 +64,7 @@ from stages.config import ReconstructConfig  # noqa: E402
 from stages.definitions import ONE_SHOT, stages_with_rounds  # noqa: E402
 from stages.engine import reconstruct, start_reconstruction  # noqa: E402
 from stages.masks import object_masks  # noqa: E402
-from stages.photo import FULL_FRAME_DIAGONAL_MM, SENSOR_MM, EXIF_FOCAL_35MM, EXIF_IFD, Photo, decode  # noqa: E402
+from stages.photo import EXIF_FOCAL_35MM, EXIF_IFD, Photo, decode, focal_to_35mm  # noqa: E402
 from stages.scoring import psnr_from_mse  # noqa: E402
 from stages.vision.evaluate import GROUPS, Accumulator, compare, object_counts  # noqa: E402
 from stages.vision.scene3d import scene_maps  # noqa: E402
@@ -76,10 +76,8 @@ PHOTO_SAMPLES = 32
 def with_exif_focal(photo: Photo, focal_mm: float) -> Photo:
     """The photo as a camera would have saved it: its focal length (seig's convention, 36 mm
     across the long side) written as a whole-millimetre FocalLengthIn35mmFilm tag, decoded again."""
-    w, h = photo.image.size
     exif = Image.Exif()
-    exif.get_ifd(EXIF_IFD)[EXIF_FOCAL_35MM] = round(focal_mm / SENSOR_MM * max(w, h) / np.hypot(w, h)
-                                                  * FULL_FRAME_DIAGONAL_MM)
+    exif.get_ifd(EXIF_IFD)[EXIF_FOCAL_35MM] = round(focal_to_35mm(focal_mm, photo.image.size))
     buf = io.BytesIO()
     photo.image.save(buf, "PNG", exif=exif.tobytes())  # the Exif object alone writes no eXIf chunk
     return decode(buf.getvalue(), photo.name)

@@ -18,7 +18,7 @@ from stages.backends.registry import make_backend
 from stages.config import ReconstructConfig
 from stages.definitions import stages_with_rounds
 from stages.engine import reconstruct
-from stages.photo import PhotoError, focal_from_35mm, load, render_size
+from stages.photo import PhotoError, load, render_size
 from stages.records import Reconstruction
 
 
@@ -56,7 +56,7 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
         photo = load(uri, **storage_options)
         photo.name = name
         if focal_35mm is not None:
-            photo.focal_mm = focal_from_35mm(focal_35mm, photo.size)
+            photo.state_35mm(focal_35mm)
     except PhotoError as exc:
         return failed(exc.error_kind, str(exc))
     try:

@@ -39,7 +39,7 @@ from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
-from stages.photo import Photo, checked_35mm, focal_from_35mm, load, render_size
+from stages.photo import Photo, checked_35mm, load, render_size
 from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
@@ -127,7 +127,7 @@ def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
     photo = load(state.job.uri, timeout_s=cfg.run.storage_deadline_s, **cfg.run.storage_options)
     photo.name = state.job.image_id
     if f35 is not None:
-        photo.focal_mm = focal_from_35mm(f35, photo.size)
+        photo.state_35mm(f35)
     return photo
 
 

@@ -66,6 +66,11 @@ class Photo:
         self.compare = to_array(image, compare_size(*image.size))
         self.focal_mm = focal_mm
 
+    def state_35mm(self, f35: float) -> None:
+        """Take the focal length a caller knows (35 mm-equivalent: a manifest column, a CLI
+        flag) over whatever the EXIF said; ValueError when it is none (checked_35mm)."""
+        self.focal_mm = focal_from_35mm(f35, self.size)
+
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
@@ -134,11 +139,21 @@ def checked_35mm(value: object) -> float:
     return float(value)
 
 
+def _per_35mm(size: tuple[int, int]) -> float:
+    """seig's focal length per millimetre of 35 mm-equivalent one, for an image of `size`."""
+    w, h = size
+    return math.hypot(w, h) / max(w, h) * SENSOR_MM / FULL_FRAME_DIAGONAL_MM
+
+
 def focal_from_35mm(f35: float, size: tuple[int, int]) -> float:
     """A 35 mm-equivalent focal length (matched across the diagonal, as EXIF's is) in seig's
     convention: 36 mm across the image's long side (checked first: checked_35mm)."""
-    w, h = size
-    return checked_35mm(f35) / FULL_FRAME_DIAGONAL_MM * math.hypot(w, h) / max(w, h) * SENSOR_MM
+    return checked_35mm(f35) * _per_35mm(size)
+
+
+def focal_to_35mm(focal_mm: float, size: tuple[int, int]) -> float:
+    """The inverse of focal_from_35mm: what a camera writes as FocalLengthIn35mmFilm."""
+    return focal_mm / _per_35mm(size)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -127,3 +127,17 @@ def test_an_unknown_or_impossible_focal_length_states_nothing(f35):
 
 def test_a_photo_without_exif_states_no_focal_length():
     assert decode(_encode(_gradient(), "JPEG")).focal_mm is None
+
+
+@pytest.mark.parametrize("size", [(96, 64), (64, 48), (48, 64)])
+def test_what_a_camera_writes_reads_back_as_the_same_focal_length(size):
+    # focal_to_35mm (what bench/street.py --exif-focal writes) inverts the decoder's conversion
+    from stages.photo import focal_from_35mm, focal_to_35mm
+
+    assert focal_to_35mm(focal_from_35mm(35.0, size), size) == pytest.approx(35.0)
+    photo = decode(_with_focal(_gradient(*size), round(focal_to_35mm(30.0, size))))
+    assert photo.focal_mm == pytest.approx(30.0, rel=0.03)  # whole millimetres in the tag
+    photo.state_35mm(50.0)  # a manifest column or --focal-35mm overrides the tag
+    assert photo.focal_mm == pytest.approx(focal_from_35mm(50.0, size))
+    with pytest.raises(ValueError, match="not a 35 mm-equivalent focal length"):
+        photo.state_35mm(3.0)

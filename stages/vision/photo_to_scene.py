@@ -24,7 +24,8 @@ from PIL import Image
 from scene_program.model import (
     Camera, Composition, Geometry, Lighting, ObjectShape, Render, Scene, Sky, Sun, Surface,
 )
-from stages.vision.calibrate import SENSOR_MM, CameraFit, CameraPrior, fit_camera
+from stages.photo import SENSOR_MM
+from stages.vision.calibrate import CameraFit, CameraPrior, fit_camera
 from stages.vision.camera import PinholeCamera
 from stages.vision.colours import MAX_ALBEDO, ObjectStats, object_stats, surface
 from stages.vision.generic import solid_pieces

@@ -1,9 +1,10 @@
 """Things that stand in the street: cars on the road, trees (trunk + crown), poles.
 
 - Cars, by analysis by synthesis: a car-sized box is tried along each kerb and lane, 3 %
-  further each step (evenly in image rows: CAR_ROWS_M); its silhouette (the hull of its projected corners) should hold one colour,
-  unlike the pixels around it on every side, be upright and stand on ground. The best
-  boxes are kept without overlap, then each one's position and height refined. The street
+  further each step (evenly in image rows: CAR_ROWS_M); its silhouette (the hull of its
+  projected corners) should hold one colour, unlike the pixels around it on every side,
+  be upright and stand on ground. The best boxes are kept without overlap, then each
+  one's position and height refined. The street
   reading runs this search on a grid twice the analysis grid: a car 30 m away is 4-6
   analysis pixels wide, and there a box over a shadow's edge near the camera scored as well
   as a real car (dev streets and 8 unseen ones: 38 cars read, 10 true, against 12 and 5;
