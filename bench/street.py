@@ -18,7 +18,7 @@ and never tuned on these. `--check-raycast N` first checks, on N streets, that t
 caster agrees with Blender's own object-ID pass (the maps the scores rest on).
 
     .venv/bin/python bench/street.py [--seeds 9001-9008] [--initial-only] [--no-one-shot] [--check-raycast 2]
-                                     [--oracle-camera] [--exif-focal]
+                                     [--oracle-camera] [--exif-focal] [--stated-height]
 
 `--oracle-camera` is a diagnostic, not a result: the camera height and focal length priors
 become each street's true ones (the depth of a ground point scales with both), which shows how
@@ -28,6 +28,10 @@ much of the depth error is the scale a single photo cannot fix.
 FocalLengthIn35mmFilm, rounded to a whole millimetre, read by the product's own decoder
 (stages.photo). Not an oracle: phones and most cameras write that tag; the camera height
 stays unknown.
+
+`--stated-height` states each street's true camera height, to the centimetre, the way a
+manifest's `camera_height_m` column does (docs/contracts.md, "Manifest"): a fleet knows its
+rig. With `--exif-focal` it is the whole camera known through the product's own inputs.
 
 Writes bench/out/street/: the photos and programs, summary.json, and contact.png (photo |
 staged render | true depth | reconstructed depth | true classes | reconstructed classes).
@@ -189,6 +193,9 @@ def main() -> int:
                         "much of the depth error is the scale a single photo cannot fix)")
     p.add_argument("--exif-focal", action="store_true",
                    help="each photo states its true focal length in EXIF, as a camera's would (module docstring)")
+    p.add_argument("--stated-height", action="store_true",
+                   help="each photo's camera height is stated to the centimetre, as a manifest's camera_height_m "
+                        "column states a fleet's rig (module docstring)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "street"))
     args = p.parse_args()
@@ -211,6 +218,8 @@ def main() -> int:
             truth = read_scene(program)
             if args.exif_focal:
                 photo = with_exif_focal(photo, truth.composition.camera.focal_mm)
+            if args.stated_height:
+                photo.state_height(round(truth.composition.camera.location[2], 2))
             size = (photo.compare.shape[1], photo.compare.shape[0])
             settings = render_settings(photo.size, cfg)
             flat = flat_psnr(photo.compare)

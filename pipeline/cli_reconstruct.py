@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--focal-35mm", type=float, metavar="MM",
                    help="the camera's 35 mm-equivalent focal length, for photos whose EXIF does not state it "
                         "(overrides the EXIF tag)")
+    p.add_argument("--camera-height", type=float, metavar="M",
+                   help="the camera's height above the ground in metres, when known (a vehicle's rig): with the "
+                        "focal length it fixes the scene's depth scale")
     p.set_defaults(func=run)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from blender_actors.worker import BlenderWorker
     from pipeline.config import ConfigError, load_config
     from pipeline.single import reconstruct_photo
-    from stages.photo import checked_35mm
+    from stages.photo import checked_35mm, checked_height_m
 
     overrides = list(args.set)
     for flag, key in (("backend", "backend"), ("width", "width"), ("height", "height"), ("samples", "samples")):
@@ -51,19 +54,21 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"seig reconstruct: {exc}", file=sys.stderr)
         return 2
-    try:
-        if args.focal_35mm is not None:
-            checked_35mm(args.focal_35mm)
-    except ValueError as exc:
-        print(f"seig reconstruct: --focal-35mm {exc}", file=sys.stderr)
-        return 2
+    for flag, value, check in (("--focal-35mm", args.focal_35mm, checked_35mm),
+                               ("--camera-height", args.camera_height, checked_height_m)):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            print(f"seig reconstruct: {flag} {exc}", file=sys.stderr)
+            return 2
     outcomes = []
     names = unique_names(args.images)
     with BlenderWorker(cfg.worker) as worker, tqdm(total=len(args.images), unit="image", file=sys.stderr) as bar:
         for uri, name in zip(args.images, names):
             bar.set_postfix_str(name)
             outcome = reconstruct_photo(uri, name, posixpath.join(args.out, name), cfg.reconstruct, worker,
-                                        focal_35mm=args.focal_35mm)
+                                        focal_35mm=args.focal_35mm, camera_height_m=args.camera_height)
             outcomes.append(outcome)
             if not outcome.ok:
                 tqdm.write(f"FAILED {uri}: [{outcome.error_kind}] {outcome.error}", file=sys.stderr)

@@ -50,8 +50,8 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in [
 
 KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("manifest", "the manifest row is unusable (image_id null, empty, with '/', '.', '..' or over 512 "
-         "characters; uri null or empty); or its focal_length_35mm is not in 8-300 mm (checked as the image runs, so "
-         "each rerun tries that row again)", False,
+         "characters; uri null or empty); or its focal_length_35mm is not in 8-300 mm or its camera_height_m "
+         "not in 0.3-50 m (checked as the image runs, so each rerun tries that row again)", False,
          "fix the row in the manifest; a rerun of the same run id processes the fixed row", alerts=False),
     Kind("photo_missing", "no file at the photo's uri", False,
          "check the manifest's uris and that the photos were uploaded"),

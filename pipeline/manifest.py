@@ -17,6 +17,9 @@ REQUIRED = ("image_id", "uri")
 # optional: the photo's 35 mm-equivalent focal length, for photos whose EXIF was stripped
 # (street-view exports usually are) or is wrong; it overrides the EXIF tag (pipeline.tasks)
 FOCAL_COLUMN = "focal_length_35mm"
+# optional: the camera's height above the ground in metres (a fleet knows its rig's)
+HEIGHT_COLUMN = "camera_height_m"
+CAMERA_COLUMNS = {FOCAL_COLUMN: "millimetres", HEIGHT_COLUMN: "metres"}  # numeric, null where not stated
 
 
 class ManifestError(ValueError):
@@ -97,10 +100,10 @@ def open_manifest(uri: str, storage_options: dict | None = None) -> Manifest:
         kind = schema.field(col).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise ManifestError(f"{uri}: column {col!r} must be string, is {kind}")
-    if FOCAL_COLUMN in schema.names:
-        kind = schema.field(FOCAL_COLUMN).type
+    for col, unit in CAMERA_COLUMNS.items():
+        kind = schema.field(col).type if col in schema.names else pa.null()
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
-            raise ManifestError(f"{uri}: column {FOCAL_COLUMN!r} must be a number (millimetres), is {kind}")
+            raise ManifestError(f"{uri}: column {col!r} must be a number ({unit}), is {kind}")
     return Manifest(uri, dataset)
 
 

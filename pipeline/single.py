@@ -42,9 +42,11 @@ def render_settings(photo_size: tuple[int, int], cfg: ReconstructConfig) -> Rend
 
 
 def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, renderer: Renderer,
-                      storage_options: dict | None = None, focal_35mm: float | None = None) -> ImageOutcome:
+                      storage_options: dict | None = None, focal_35mm: float | None = None,
+                      camera_height_m: float | None = None) -> ImageOutcome:
     """`focal_35mm`: the camera's 35 mm-equivalent focal length when the caller knows it (it
-    overrides the photo's EXIF; stages.photo)."""
+    overrides the photo's EXIF); `camera_height_m`: its height above the ground, likewise
+    (both stages.photo)."""
     t0 = time.perf_counter()
     storage_options = storage_options or {}
 
@@ -57,6 +59,8 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
         photo.name = name
         if focal_35mm is not None:
             photo.state_35mm(focal_35mm)
+        if camera_height_m is not None:
+            photo.state_height(camera_height_m)
     except PhotoError as exc:
         return failed(exc.error_kind, str(exc))
     try:

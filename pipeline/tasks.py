@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -29,7 +30,7 @@ from blender_actors.protocol import RenderRequest, RenderResult
 from pipeline.artifacts import Written, write_final, write_initial, write_stage
 from pipeline.config import SeigConfig
 from pipeline.kinds import KINDS, classify
-from pipeline.manifest import FOCAL_COLUMN
+from pipeline.manifest import FOCAL_COLUMN, HEIGHT_COLUMN
 from pipeline.metrics import dataset_metrics, image_metrics
 from pipeline.results import failed_row, row_from_record, vlm_columns
 from pipeline.single import render_settings
@@ -39,7 +40,7 @@ from simdata.index import ROW_KEY as DATASET_ROWS
 from stages.backends.registry import make_backend
 from stages.definitions import stages_with_rounds
 from stages.engine import add_stage, note_backend, run_stage, start_reconstruction
-from stages.photo import Photo, checked_35mm, load, render_size
+from stages.photo import Photo, checked_35mm, checked_height_m, load, render_size
 from stages.records import Candidate, Reconstruction, Usage, VlmHealth
 
 
@@ -122,25 +123,29 @@ class ActorRenderer:
 
 
 def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
-    """The job's photo; a focal length its manifest row states overrides the photo's EXIF."""
-    f35 = _manifest_focal(state.job)
+    """The job's photo, with what its manifest row states about the camera: a focal length
+    overrides the photo's EXIF, a height is taken as the camera's."""
+    f35 = _manifest_number(state.job, FOCAL_COLUMN, checked_35mm)
+    height = _manifest_number(state.job, HEIGHT_COLUMN, checked_height_m)
     photo = load(state.job.uri, timeout_s=cfg.run.storage_deadline_s, **cfg.run.storage_options)
     photo.name = state.job.image_id
     if f35 is not None:
         photo.state_35mm(f35)
+    if height is not None:
+        photo.state_height(height)
     return photo
 
 
-def _manifest_focal(job: ImageJob) -> float | None:
-    """The row's `focal_length_35mm` (null or absent: None); a value that is no focal length
-    fails the image with kind `manifest`, before its photo is read."""
-    value = job.passthrough.get(FOCAL_COLUMN)
+def _manifest_number(job: ImageJob, column: str, check: Callable[[object], float]) -> float | None:
+    """The row's value in one of the camera columns (null or absent: None); a value `check`
+    refuses fails the image with kind `manifest`, before its photo is read."""
+    value = job.passthrough.get(column)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     try:
-        return checked_35mm(value)
+        return check(value)
     except ValueError as exc:
-        err = ValueError(f"manifest row {job.manifest_row}: {FOCAL_COLUMN} {exc}")
+        err = ValueError(f"manifest row {job.manifest_row}: {column} {exc}")
         err.seig_kind = "manifest"
         raise err from exc
 

@@ -4,10 +4,12 @@ Handles what real image folders contain: EXIF rotation, grayscale, CMYK, palette
 alpha (composited on white), 16-bit; rejects what cannot be trusted: missing files,
 non-images, truncated files, decompression bombs, images too small to reconstruct.
 
-Keeps the one camera fact a photo may state that a single view cannot recover: its focal
-length (EXIF FocalLengthIn35mmFilm, which phones and most cameras write). The depth of
-every ground point scales with it, and vanishing points read it no better than a prior
-(README, "Street reconstruction"), so a stated one is taken over both.
+Keeps the camera facts a single view cannot recover, when they are stated: its focal length
+(EXIF FocalLengthIn35mmFilm, which phones and most cameras write, or the caller's) and its
+height above the ground (only the caller's: a fleet knows its rig). The depth of every
+ground point scales with both, and vanishing points and the things of known size in a
+street read them no better than a prior (README, "Street reconstruction"), so stated ones
+are taken over both.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ EXIF_IFD, EXIF_FOCAL_35MM = 0x8769, 0xA405  # the Exif sub-IFD; FocalLengthIn35m
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # the 35 mm equivalent matches angles of view across the diagonal
 SENSOR_MM = 36.0  # seig's scene cameras: focal lengths are for a 36 mm sensor across the long side
 STATED_FOCAL_MM = (8.0, 300.0)  # a 35 mm-equivalent focal length outside this is a wrong tag, not a lens
+STATED_HEIGHT_M = (0.3, 50.0)  # a camera height outside this is a wrong value, not a rig (a robot's knee to a mast)
 WORK_SIZE = 1024  # long side kept for analysis; scores use stages.scoring's grid
 
 
@@ -57,19 +60,27 @@ class PhotoError(ValueError):
 
 
 class Photo:
-    """An RGB photo ready for reconstruction: the image, its comparison array, and the focal
-    length it states (36 mm across its long side, as seig's cameras are; None if it says none)."""
+    """An RGB photo ready for reconstruction: the image, its comparison array, and what is
+    stated about its camera: the focal length (36 mm across its long side, as seig's cameras
+    are) and the height above the ground in metres (each None when nothing states it)."""
 
-    def __init__(self, image: Image.Image, name: str = "photo", focal_mm: float | None = None):
+    def __init__(self, image: Image.Image, name: str = "photo", focal_mm: float | None = None,
+                 height_m: float | None = None):
         self.name = name
         self.image = image
         self.compare = to_array(image, compare_size(*image.size))
         self.focal_mm = focal_mm
+        self.height_m = height_m
 
     def state_35mm(self, f35: float) -> None:
         """Take the focal length a caller knows (35 mm-equivalent: a manifest column, a CLI
         flag) over whatever the EXIF said; ValueError when it is none (checked_35mm)."""
         self.focal_mm = focal_from_35mm(f35, self.size)
+
+    def state_height(self, metres: float) -> None:
+        """Take the camera height a caller knows (a manifest column, a CLI flag); ValueError
+        when it is none (checked_height_m)."""
+        self.height_m = checked_height_m(metres)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -131,11 +142,22 @@ def checked_35mm(value: object) -> float:
     """`value` as a 35 mm-equivalent focal length; ValueError naming it when it is none
     (not a number, or outside STATED_FOCAL_MM). Every source of one (EXIF, the manifest's
     column, `seig reconstruct --focal-35mm`) goes through here."""
-    lo, hi = STATED_FOCAL_MM
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _in_range(value, STATED_FOCAL_MM, "a 35 mm-equivalent focal length", "mm")
+
+
+def checked_height_m(value: object) -> float:
+    """`value` as a camera height above the ground in metres; ValueError naming it when it is
+    none (not a number, or outside STATED_HEIGHT_M). Every source of one (the manifest's
+    column, `seig reconstruct --camera-height`) goes through here."""
+    return _in_range(value, STATED_HEIGHT_M, "a camera height", "m")
+
+
+def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) -> float:
+    lo, hi = bounds
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not number or not lo <= value <= hi:
-        shown = f"{value:g}" if number else repr(value)
-        raise ValueError(f"{shown} is not a 35 mm-equivalent focal length ({lo:g}-{hi:g} mm)")
+        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+        raise ValueError(f"{shown} is not {what} ({lo:g}-{hi:g} {unit})")
     return float(value)
 
 

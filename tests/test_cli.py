@@ -98,19 +98,22 @@ def test_reconstruct_runs_good_photos_and_fails_bad_ones_clearly(tmp_path):
     assert not (out / "cut").exists() and not (out / "tiny").exists()  # failed images leave no half output
 
 
-def test_reconstruct_takes_a_stated_focal_length_or_refuses_it_in_one_line(tmp_path):
+def test_reconstruct_takes_a_stated_camera_or_refuses_it_in_one_line(tmp_path):
     from scene_program.reader import read_scene
 
     good = ROOT / "examples/photos/storm_road.jpg"
     bad = seig("reconstruct", str(good), "--out", str(tmp_path / "x"), "--focal-35mm", "500")
     _one_line_exit_2(bad, "--focal-35mm 500 is not a 35 mm-equivalent focal length")
-    res = seig("reconstruct", str(good), "--out", str(tmp_path / "out"), "--focal-35mm", "50", "--width", "64",
-               "--height", "42", "--samples", "1",
+    bad = seig("reconstruct", str(good), "--out", str(tmp_path / "x"), "--camera-height", "0")
+    _one_line_exit_2(bad, "--camera-height 0 is not a camera height (0.3-50 m)")
+    res = seig("reconstruct", str(good), "--out", str(tmp_path / "out"), "--focal-35mm", "50", "--camera-height",
+               "3.3", "--width", "64", "--height", "42", "--samples", "1",
                "--set", "reconstruct.rounds={geometry: 0, materials: 0, composition: 0, lighting: 0}", timeout=300)
     assert res.returncode == 0, res.stderr
     cam = read_scene((tmp_path / "out/storm_road/scene.py").read_text()).composition.camera
     w, h = Image.open(good).size
     assert abs(cam.focal_mm - 50 / 43.2666 * (w * w + h * h) ** 0.5 / max(w, h) * 36.0) < 0.01
+    assert abs(cam.location[2] - 3.3) < 0.033  # the prior is 2.12 m outdoors, 1.3 m indoors
 
 
 # --- `seig run` and `seig manifest`: errors before anything starts ---------------------------

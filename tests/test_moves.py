@@ -38,7 +38,7 @@ def test_no_geometry_move_makes_buildings_interpenetrate():
     assert lengthened > 0  # the moves that could overlap were made
 
 
-def test_a_focal_length_the_photo_states_is_not_searched():
+def test_a_focal_length_or_height_the_photo_states_is_not_searched():
     from stages.backends.moves import composition_moves
 
     scene = random_street(4)
@@ -50,3 +50,8 @@ def test_a_focal_length_the_photo_states_is_not_searched():
     stated = composition_moves(scene, pred, random.Random(4), 1.0, focal_stated=True)
     assert any(m.scene.composition.camera.focal_mm != f0 for m in free)
     assert stated and all(m.scene.composition.camera.focal_mm == f0 for m in stated)
+    z0 = scene.composition.camera.location[2]
+    assert any(m.scene.composition.camera.location[2] != z0 for m in free + stated)
+    both = composition_moves(scene, pred, random.Random(4), 1.0, focal_stated=True, height_stated=True)
+    assert both and all(m.scene.composition.camera.location[2] == z0 and
+                        m.scene.composition.camera.focal_mm == f0 for m in both)

@@ -409,4 +409,8 @@ def test_a_focal_length_the_photo_states_is_told_to_the_model(fake):
     backend.propose(_ctx(plain))
     told, untold = fake.requests[-2].texts[-1], fake.requests[-1].texts[-1]
     assert "`focal_mm` 31.2" in told and "Keep the camera's `focal_mm`" in told
-    assert "focal_mm" not in untold and "EXIF" not in untold
+    assert "focal_mm" not in untold and "EXIF" not in untold and "camera's height" not in untold
+    stated.height_m = 2.35  # a manifest's camera_height_m
+    fake.reply(RED_PATCH)
+    backend.propose(_ctx(stated))
+    assert "camera's height above the ground is stated: 2.35 m" in fake.requests[-1].texts[-1]

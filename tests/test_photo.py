@@ -141,3 +141,14 @@ def test_what_a_camera_writes_reads_back_as_the_same_focal_length(size):
     assert photo.focal_mm == pytest.approx(focal_from_35mm(50.0, size))
     with pytest.raises(ValueError, match="not a 35 mm-equivalent focal length"):
         photo.state_35mm(3.0)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.29, 51, float("nan"), float("inf"), "2", True, None])
+def test_a_stated_camera_height_is_checked(value):
+    from stages.photo import checked_height_m
+
+    photo = decode(_encode(_gradient(), "PNG"))
+    assert photo.height_m is None  # a photo states no height of its own
+    with pytest.raises(ValueError, match=r"is not a camera height \(0\.3-50 m\)"):
+        photo.state_height(value)
+    assert photo.height_m is None and checked_height_m(2) == 2.0

@@ -89,6 +89,9 @@ def test_preflight_names_the_field_before_ray_starts(tmp_path):
     pq.write_table(pa.table({"image_id": ["a"], "uri": ["x.jpg"], "focal_length_35mm": ["35 mm"]}), bad)
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*'focal_length_35mm' must be a number"):
         run_job(job_config(tmp_path, bad), progress=False)
+    pq.write_table(pa.table({"image_id": ["a"], "uri": ["x.jpg"], "camera_height_m": ["2 m"]}), bad)
+    with pytest.raises(PreflightError, match=r"^run\.manifest: .*'camera_height_m' must be a number \(metres\)"):
+        run_job(job_config(tmp_path, bad), progress=False)
     with pytest.raises(PreflightError, match=r"^run\.manifest: .*nope\.parquet: no such file"):
         run_job(job_config(tmp_path, tmp_path / "nope.parquet"), progress=False)
     ro = tmp_path / "ro"

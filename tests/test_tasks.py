@@ -59,9 +59,21 @@ def test_a_focal_length_in_the_manifest_overrides_the_photos(tmp_path, photos):
     assert photo.focal_mm == pytest.approx(50 / 43.2666 * (w * w + h * h) ** 0.5 / max(w, h) * 36.0, rel=1e-4)
 
 
-@pytest.mark.parametrize("value", [0, -3.0, 1000, "35", True])
-def test_a_manifest_focal_length_that_is_none_fails_the_image_with_its_kind(ray_local, tmp_path, photos, value):
+def test_a_camera_height_in_the_manifest_is_the_photos(tmp_path, photos):
+    cfg = load_config(ROOT / "configs/local.yaml", [])
+    assert tasks._photo(_state(tmp_path, photos, camera_height_m=None), cfg).height_m is None
+    photo = tasks._photo(_state(tmp_path, photos, camera_height_m=2.45, focal_length_35mm=float("nan")), cfg)
+    assert photo.height_m == 2.45 and photo.focal_mm is None  # NaN: Parquet's null in a float column
+
+
+@pytest.mark.parametrize("column,value,bounds", [
+    ("focal_length_35mm", 0, "8-300 mm"), ("focal_length_35mm", -3.0, "8-300 mm"),
+    ("focal_length_35mm", 1000, "8-300 mm"), ("focal_length_35mm", "35", "8-300 mm"),
+    ("focal_length_35mm", True, "8-300 mm"), ("camera_height_m", 0.0, "0.3-50 m"),
+    ("camera_height_m", 210.0, "0.3-50 m"), ("camera_height_m", float("inf"), "0.3-50 m")])
+def test_a_manifest_camera_value_that_is_none_fails_the_image_with_its_kind(ray_local, tmp_path, photos, column,
+                                                                             value, bounds):
     cfg = load_config(ROOT / "configs/local.yaml", ["reconstruct.long_side=48"])
-    state = init_image(_state(tmp_path, photos, focal_length_35mm=value).job, cfg, _DeadBlenderActor(0))
+    state = init_image(_state(tmp_path, photos, **{column: value}).job, cfg, _DeadBlenderActor(0))
     kind, message = state.failed
-    assert kind == "manifest" and "manifest row 7: focal_length_35mm" in message and "8-300 mm" in message
+    assert kind == "manifest" and f"manifest row 7: {column}" in message and bounds in message

@@ -257,9 +257,10 @@ def _additions(scene: Scene, pred: Predictor) -> list[Move]:
 
 
 def composition_moves(scene: Scene, pred: Predictor, rng: random.Random, step: float,
-                      focal_stated: bool = False) -> list[Move]:
+                      focal_stated: bool = False, height_stated: bool = False) -> list[Move]:
     """Camera moves and objects slid along their contact lines (module docstring); no focal
-    length move when the photo states its focal length (`focal_stated`: stages.photo)."""
+    length move when the photo states its focal length (`focal_stated`), no height move when
+    it states the camera height (`height_stated`; both stages.photo)."""
     moves: list[Move] = []
     cam = scene.composition.camera
 
@@ -277,7 +278,7 @@ def composition_moves(scene: Scene, pred: Predictor, rng: random.Random, step: f
     for f in () if focal_stated else (0.93, 0.97, 1.03, 1.07):
         k = 1 + (f - 1) * step
         with_camera(f"focal x{k:.3f}", focal_mm=cam.focal_mm * k)
-    for f in (0.92, 1.08):
+    for f in () if height_stated else (0.92, 1.08):
         k = 1 + (f - 1) * step
         loc = list(cam.location)
         loc[2] = max(0.2, loc[2] * k)

@@ -107,8 +107,9 @@ class OfflineBackend:
     def initial_program(self, photo: Photo, render: RenderSettings) -> tuple[str, Usage]:
         from stages.vision.photo_to_scene import initial_scene
 
+        prior = self.config.camera if photo.height_m is None else self.config.camera.stating_height(photo.height_m)
         scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed,
-                              prior=self.config.camera, focal_mm=photo.focal_mm)
+                              prior=prior, focal_mm=photo.focal_mm)
         scene = scene.model_copy(update={"render": Render(width=render.width, height=render.height,
                                                           samples=render.samples, seed=render.seed,
                                                           denoise=render.denoise)})
@@ -193,8 +194,9 @@ class OfflineBackend:
         return self._prescreened(ctx, scene, geometry_moves, rng, step)
 
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
-        # a focal length the photo states is not searched
-        moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None)
+        # a focal length or camera height the photo states is not searched
+        moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None,
+                                  height_stated=ctx.photo.height_m is not None)
         return self._prescreened(ctx, scene, moves, rng, step)
 
     def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,

@@ -23,6 +23,9 @@ from stages.vision.vanishing import EdgeField, VanishingPoint, VerticalLean, edg
 HORIZON_SIGMA_PX = 1.0  # how well (analysis pixels) the vanishing point fixes the horizon
 
 
+STATED_LOG_SIGMA = 0.01  # a stated camera height's spread in log: 1 %, a rig measured to the centimetre
+
+
 class CameraPrior(BaseModel):
     """What a camera is before the photo says otherwise (config: `reconstruct.offline.camera`)."""
 
@@ -42,6 +45,13 @@ class CameraPrior(BaseModel):
                                                                "camera height towards it (stages.vision.scale)")
     road_width_log_sigma: float = Field(0.25, gt=0, le=2, description="spread of the road width prior in log, "
                                                                       "with the error of reading it")
+
+    def stating_height(self, height_m: float) -> "CameraPrior":
+        """This prior with the camera height its caller states (stages.photo: a manifest column,
+        `--camera-height`), outdoors and in: a spread of STATED_LOG_SIGMA, so the cues of
+        stages.vision.scale (cars, the road's width) cannot move it."""
+        return self.model_copy(update={"height_m": height_m, "indoor_height_m": height_m,
+                                       "height_log_sigma": STATED_LOG_SIGMA})
 
 
 @dataclass

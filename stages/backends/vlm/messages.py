@@ -45,13 +45,17 @@ SCENE_NOTE = """\
 
 
 def photo_facts(photo) -> str:
-    """What the photo itself states about its camera (stages.photo), as a line for the
-    requests; empty when it states nothing. Its EXIF focal length fixes the scene's scale
-    with the camera height, and no render comparison can recover it once changed."""
-    if photo.focal_mm is None:
-        return ""
-    return (f"The photo states its focal length (EXIF): `focal_mm` {photo.focal_mm:.1f} for seig's 36 mm sensor "
-            "across the long side. Keep the camera's `focal_mm` at it.\n")
+    """What is stated about the photo's camera (stages.photo), as lines for the requests;
+    empty when nothing is. Its focal length and height fix the scene's scale, and no render
+    comparison can recover them once changed."""
+    facts = ""
+    if photo.focal_mm is not None:
+        facts += (f"The photo states its focal length: `focal_mm` {photo.focal_mm:.1f} for seig's 36 mm sensor "
+                  "across the long side. Keep the camera's `focal_mm` at it.\n")
+    if photo.height_m is not None:
+        facts += (f"The camera's height above the ground is stated: {photo.height_m:.2f} m. Keep the camera's "
+                  "`location` z at it, with the ground at z = 0.\n")
+    return facts
 
 
 def load_templates(directory: str | None = None) -> dict[str, prompts.Prompt]:
