@@ -83,7 +83,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     pmask, runs = pole_mask(pa, upright, veg)
     kerbs = kerb_half_widths(section)
     pole_things = poles(cam, runs, cols, kerbs, veg)
-    tree_things = trees(cam, veg, cols, x_c, y_c, ok, kerbs)
+    tree_things = trees(cam, veg, cols, x_c, y_c, ok, section.road_extent())
     busy = np.zeros(w, dtype=bool)
     for t in pole_things:
         busy[np.clip(t.cols, 0, w - 1)] = True

@@ -12,7 +12,8 @@
   the one thing of known size in a street, so their measured heights also correct the
   camera-height prior (the whole layout scales with it: scale.car_cue).
 - Trees: green, textured upright blobs are crowns (wide ones are several trees); a crown
-  stands on the trunk found below it in front of the facade, or on the sidewalk's line.
+  stands on its trunk, the nearest contact below it within TREE_ZONE_M of the road's edge,
+  or, with no trunk seen, TREE_KERB_M beyond that edge.
 - Poles: thin vertical ridges (darker or lighter than both sides) on the fine grid that
   reach down to the ground near the kerb.
 """
@@ -33,6 +34,12 @@ CAR = (1.8, 4.5, 1.5)  # width, length, height of a typical car (metres)
 CAR_HEIGHT_M = 1.5  # the known size that calibrates the camera height
 CALIBRATE_SCORE = 10.0  # only cars this clearly seen calibrate it
 TREE_MAX_CROWN_M = 7.0
+# where a street tree's trunk stands: from just inside the road's edge to this far beyond it
+# (tree pits and verges; the synthetic streets put trunks 0.8-1.4 m beyond it). A crown's
+# columns also show the facade behind it, whose base is further out: taken for the trunk, it
+# put the dev streets' trees at the facade line, their depth 1.3-2 times the truth's
+TREE_ZONE_M = (0.0, 2.5)
+TREE_KERB_M = 1.1  # a trunk not seen stands this far beyond the road's edge
 POLE_MIN_FINE_ROWS = 14
 GREEN_A = -5.0
 GREEN_B = 4.0
@@ -263,13 +270,14 @@ def cars(cam: PinholeCamera, pa: PhotoArrays, cols: Columns, road: tuple[float, 
 
 
 def trees(cam: PinholeCamera, vegetation: np.ndarray, cols: Columns, x_contact: np.ndarray, y_contact: np.ndarray,
-          contact_ok: np.ndarray, kerbs: tuple[float, float], min_px: int = 6) -> list[Thing]:
-    """A tree (trunk + crown) per green blob (module docstring)."""
+          contact_ok: np.ndarray, road: tuple[float, float], min_px: int = 6) -> list[Thing]:
+    """A tree (trunk + crown) per green blob (module docstring); `road`: X of its edges."""
     comps = connected_components(vegetation)
     out: list[Thing] = []
     if comps.max() < 0:
         return out
-    left_kerb, right_kerb = kerbs
+    road_x0, road_x1 = road
+    beyond = np.where(x_contact < (road_x0 + road_x1) / 2, road_x0 - x_contact, x_contact - road_x1)
     for k in range(int(comps.max()) + 1):
         m = comps == k
         if m.sum() < min_px:
@@ -278,16 +286,17 @@ def trees(cam: PinholeCamera, vegetation: np.ndarray, cols: Columns, x_contact: 
         c0, c1 = int(cc.min()), int(cc.max())
         r0, r1 = int(rows.min()), int(rows.max())
         span = np.arange(c0, c1 + 1)
-        # a trunk in front of the facade: columns under the crown whose contact is in the street
-        fore = span[contact_ok[span] & (x_contact[span] > -left_kerb - 4.0) & (x_contact[span] < right_kerb + 4.0)
+        # its trunk: of the columns under the crown whose contact is near the road's edge, those
+        # that meet the ground nearest (the others show the facade behind it)
+        fore = span[contact_ok[span] & (beyond[span] > TREE_ZONE_M[0]) & (beyond[span] < TREE_ZONE_M[1])
                     & (cols.contact[span] > r1)]
+        fore = fore[cols.contact[fore] >= cols.contact[fore].max() - 1] if len(fore) else fore
         centre_col = (c0 + c1) / 2
         if len(fore):
             x_t, y_t = float(np.median(x_contact[fore])), float(np.median(y_contact[fore]))
-        else:
+        else:  # no trunk seen: the crown's lowest row where a street tree stands
             ray = cam.rays(np.array([centre_col]), np.array([float(r1)]))[0]
-            side = -1.0 if ray[0] < 0 else 1.0
-            x_t = side * ((left_kerb if side < 0 else right_kerb) + 1.1)
+            x_t = road_x0 - TREE_KERB_M if ray[0] < 0 else road_x1 + TREE_KERB_M
             t = (x_t - cam.x_m) / ray[0] if abs(ray[0]) > 1e-6 else 20.0
             y_t = cam.y_m + t * ray[1]
         dist = math.hypot(x_t - cam.x_m, y_t - cam.y_m)
