@@ -75,7 +75,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     section = cross_section(cam, cols.labels == GROUND, pa)
     if section is None or section.road() is None:
         return None
-    road = section.road()
+    road_x = section.road_extent()  # the road piece spans every road strip
     w, h = cam.width, cam.height
     x_c, y_c, ok = _contacts(cam, cols)
     upright = cols.upright() & (cols.labels == VERTICAL)
@@ -83,18 +83,18 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     pmask, runs = pole_mask(pa, upright, veg)
     kerbs = kerb_half_widths(section)
     pole_things = poles(cam, runs, cols, kerbs, veg)
-    tree_things = trees(cam, veg, cols, x_c, y_c, ok, section.road_extent())
+    tree_things = trees(cam, veg, cols, x_c, y_c, ok, road_x)
     busy = np.zeros(w, dtype=bool)
     for t in pole_things:
         busy[np.clip(t.cols, 0, w - 1)] = True
     if fine is not None:
         zoom = fine.shape[0] // h
-        car_things = cars(cam.with_size(fine.shape[1], fine.shape[0]), fine, cols, (road.x0, road.x1),
+        car_things = cars(cam.with_size(fine.shape[1], fine.shape[0]), fine, cols, road_x,
                           np.repeat(np.repeat(upright, zoom, 0), zoom, 1)[:fine.shape[0], :fine.shape[1]])
         for t in car_things:
             t.cols = t.cols // zoom
     else:
-        car_things = cars(cam, pa, cols, (road.x0, road.x1), upright)
+        car_things = cars(cam, pa, cols, road_x, upright)
     notes = []
     if rescale:
         cues = [c for c in (car_cue(car_things), road_cue(section, prior.road_width_m, prior.road_width_log_sigma))
@@ -124,7 +124,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     gm = GroundMap(cam)
     edges = edge_map(pa)
     for side, side_cols in (("left", left_cols), ("right", right_cols)):
-        road_edge = -road.x0 if side == "left" else road.x1
+        road_edge = -road_x[0] if side == "left" else road_x[1]
         buildings += side_buildings(cam, pa, cols, top, side, side_cols, gm, edges, road_edge + 0.7, facade_px)
     x_sides = (max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "left"] or [kerbs[0]]),
                max([abs(b.prim.location[0]) - b.prim.size[0] / 2 for b in buildings if b.side == "right"] or [kerbs[1]]))
