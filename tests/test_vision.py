@@ -249,5 +249,5 @@ def test_a_focal_length_the_photo_states_is_the_cameras(photos):
         got[photo.name] = read_scene(program)
     cam = got["stated"].composition.camera
     assert cam.focal_mm == pytest.approx(stated.focal_mm, abs=1e-3)
-    assert "the photo's EXIF" in got["stated"].title
+    assert "mm (stated)" in got["stated"].title
     assert got["plain"].composition.camera.focal_mm < 0.8 * cam.focal_mm  # the prior (29 mm) or near it

@@ -94,6 +94,9 @@ def test_a_car_measured_as_the_box_fit_measures_cars_raises_a_camera_that_is_too
     true_h = scene.composition.camera.location[2]
     assert "car" in reading.fit.height_source, reading.fit.height_source
     assert CameraPrior().height_m * 1.05 < reading.camera.height_m <= true_h * 1.05, (reading.camera.height_m, true_h)
+    # a height the manifest states is the camera's: the same cars and road do not move it
+    stated = read_photo(decode(result.png, "street_112").image, CameraPrior().stating_height(2.0))
+    assert stated.mode == "street" and stated.camera.height_m == 2.0 and stated.fit.height_source == "stated"
 
 
 def test_a_car_box_that_runs_out_of_the_frame_bottom_is_not_scored():

@@ -23,9 +23,6 @@ from stages.vision.vanishing import EdgeField, VanishingPoint, VerticalLean, edg
 HORIZON_SIGMA_PX = 1.0  # how well (analysis pixels) the vanishing point fixes the horizon
 
 
-STATED_LOG_SIGMA = 0.01  # a stated camera height's spread in log: 1 %, a rig measured to the centimetre
-
-
 class CameraPrior(BaseModel):
     """What a camera is before the photo says otherwise (config: `reconstruct.offline.camera`)."""
 
@@ -46,12 +43,15 @@ class CameraPrior(BaseModel):
     road_width_log_sigma: float = Field(0.25, gt=0, le=2, description="spread of the road width prior in log, "
                                                                       "with the error of reading it")
 
+    height_known: bool = Field(False, description="the height is known (a fleet's rig): the things of known "
+                                                  "size (cars, the road's width) do not move it, and the "
+                                                  "composition stage does not search it; per image, the "
+                                                  "manifest's camera_height_m says so")
+
     def stating_height(self, height_m: float) -> "CameraPrior":
         """This prior with the camera height its caller states (stages.photo: a manifest column,
-        `--camera-height`), outdoors and in: a spread of STATED_LOG_SIGMA, so the cues of
-        stages.vision.scale (cars, the road's width) cannot move it."""
-        return self.model_copy(update={"height_m": height_m, "indoor_height_m": height_m,
-                                       "height_log_sigma": STATED_LOG_SIGMA})
+        `--camera-height`), outdoors and in, known: no cue of stages.vision.scale moves it."""
+        return self.model_copy(update={"height_m": height_m, "indoor_height_m": height_m, "height_known": True})
 
 
 @dataclass
@@ -59,7 +59,7 @@ class CameraFit:
     camera: PinholeCamera
     vp: VanishingPoint | None
     lean: VerticalLean | None
-    focal_source: str  # "prior" or "vanishing points (weight w)"
+    focal_source: str  # "prior", "stated" (EXIF, manifest, CLI) or "vanishing points (weight w)"
     horizon_source: str
     height_source: str = "prior"
 
@@ -112,7 +112,7 @@ def fit_camera(pa: PhotoArrays, horizon: HorizonEstimate, prior: CameraPrior, ou
         and -w <= vp.col <= 2 * w
     horizon_source = "street vanishing point" if plausible else horizon.source
     centre_row = (vp.row - (w / 2 - 0.5 - vp.col) * math.tan(math.radians(roll))) if plausible else horizon.row
-    focal_source = "the photo's EXIF" if stated_focal_mm else "prior"
+    focal_source = "stated" if stated_focal_mm else "prior"
     v_h = h / 2 - (centre_row + 0.5)  # horizon above the centre (pixels, v up)
     if not stated_focal_mm and lean is not None and abs(lean.c1) > 1e-7 and v_h / lean.c1 > 0:
         f_meas = math.sqrt(v_h / lean.c1)

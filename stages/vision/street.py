@@ -96,7 +96,7 @@ def read_street(pa: PhotoArrays, labels: np.ndarray, cam: PinholeCamera, vp_col:
     else:
         car_things = cars(cam, pa, cols, road_x, upright)
     notes = []
-    if rescale:
+    if rescale and not prior.height_known:  # a stated height is the camera's
         cues = [c for c in (car_cue(car_things), road_cue(section, prior.road_width_m, prior.road_width_log_sigma))
                 if c is not None]
         k = fused_factor(cues, prior.height_log_sigma)

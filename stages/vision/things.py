@@ -34,7 +34,7 @@ CAR = (1.8, 4.5, 1.5)  # width, length, height of a typical car (metres)
 CAR_HEIGHT_M = 1.5  # the known size that calibrates the camera height
 CALIBRATE_SCORE = 10.0  # only cars this clearly seen calibrate it
 TREE_MAX_CROWN_M = 7.0
-# where a street tree's trunk stands: from just inside the road's edge to this far beyond it
+# where a street tree's trunk stands: from the road's edge to this far beyond it
 # (tree pits and verges; the synthetic streets put trunks 0.8-1.4 m beyond it). A crown's
 # columns also show the facade behind it, whose base is further out: taken for the trunk, it
 # put the dev streets' trees at the facade line, their depth 1.3-2 times the truth's
