@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from stages.vision.camera import PinholeCamera
 from stages.vision.raycast import Primitive, cast
@@ -87,6 +88,20 @@ def test_buildings_along_a_side_never_share_volume():
     assert ends[0][0] == -30.0 and ends[1][1] == 28.5 and got[2] == c
     assert abs(ends[0][1] - 6.25) < 1e-9 and abs(ends[1][0] - 6.25) < 1e-9
     assert [p.size[2] for p in got] == [8.0, 6.0, 9.0] and [p.location[0] for p in got] == [11.6, 12.6, 11.6]
+
+
+@pytest.mark.parametrize("a,b,want", [
+    ((20.3, 24.0), (19.0, 40.0), ((20.3, 22.3), (22.3, 40.0))),  # the test street's 1.2 m slab: now 2 m
+    ((10.0, 12.5), (11.0, 13.0), ((10.0, 11.5), (11.5, 13.0))),  # too short for 2 m each: halved
+    ((10.0, 12.0), (10.0, 12.0), ((10.0, 11.0), (11.0, 12.0))),  # the same box twice: never a 0 m one
+])
+def test_separated_boxes_keep_a_building_s_length(a, b, want):
+    def box(y0, y1):
+        return Primitive("", "box", (14.0, y1 - y0, 8.0), (12.0, (y0 + y1) / 2, 0.0), 0.0, "building")
+
+    got = separate([box(*a), box(*b)], [0, 1])
+    ends = [(p.location[1] - p.size[1] / 2, p.location[1] + p.size[1] / 2) for p in got]
+    assert ends == [pytest.approx(w) for w in want]
 
 
 def test_an_end_building_brought_below_a_building_height_goes_and_the_street_runs_on():

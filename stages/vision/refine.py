@@ -31,7 +31,7 @@ from stages.vision.raycast import Primitive, cast, footprint
 
 PASSES = 2
 MIN_GAIN = 1e-3  # a change must lower the error by this share
-MIN_RUN_M = 2.0  # separate() leaves each box at least this long along the street: no slab facing it
+MIN_RUN_M = 2.0  # separate() leaves each box this long along the street, where the two span twice it
 SKY_WEIGHT = 200.0  # squared Lab units per half-grid pixel whose sky-or-solid disagrees with the segmentation
 
 
@@ -229,7 +229,8 @@ def separate(prims: list[Primitive], indices: list[int]) -> list[Primitive]:
                 if min(ax1, bx1) - max(ax0, bx0) <= 0 or a_end <= b_start:
                     continue
                 a_start, b_end = pa.location[1] - pa.size[1] / 2, pb.location[1] + pb.size[1] / 2
-                cut = max(a_start + MIN_RUN_M, min(b_end - MIN_RUN_M, (a_end + b_start) / 2))
+                lo, hi = a_start + MIN_RUN_M, b_end - MIN_RUN_M
+                cut = min(max((a_end + b_start) / 2, lo), hi) if lo <= hi else (a_start + b_end) / 2
                 if a_end > cut:
                     out[a] = replace(pa, size=(pa.size[0], cut - a_start, pa.size[2]),
                                      location=(pa.location[0], (a_start + cut) / 2, pa.location[2]))
