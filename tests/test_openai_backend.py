@@ -414,3 +414,11 @@ def test_a_focal_length_the_photo_states_is_told_to_the_model(fake):
     fake.reply(RED_PATCH)
     backend.propose(_ctx(stated))
     assert "camera's height above the ground is stated: 2.35 m" in fake.requests[-1].texts[-1]
+    # and the verifier, whose feedback would otherwise ask for what the generator must keep
+    fake.reply(VERDICT).reply(VERDICT)
+    cand = Candidate(index=0, program=parse(START).replace("materials", GOOD).text(), png=_png(), scores=_scores(20.0))
+    backend.verify(_ctx(stated, best_scores=_scores(22.5)), cand, kept=False)
+    backend.verify(_ctx(plain, best_scores=_scores(22.5)), cand, kept=False)
+    told, untold = fake.requests[-2].texts[-1], fake.requests[-1].texts[-1]
+    assert "`focal_mm` 31.2" in told and "stated: 2.35 m" in told and "not a discrepancy" in told
+    assert "focal_mm" not in untold and "camera's height" not in untold

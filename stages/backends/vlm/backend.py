@@ -247,7 +247,7 @@ class OpenAIBackend:
             change=self._change_text(ctx, new_body), candidate_scores=scores_text(candidate.scores),
             best_scores=scores_text(ctx.best_scores),
             outcome="kept: it is the new best" if kept else "reverted: the best so far stays as it was",
-            feedback=bullets(ctx.feedback, "(none: first round)"))
+            feedback=bullets(ctx.feedback, "(none: first round)"), photo_facts=msg.photo_facts(ctx.photo))
         messages = msg.build(self.system, self._photo_url(ctx.photo), msg.program_view(ctx.program), request,
                              cfg.image_detail, msg.data_url(candidate.png, cfg.image_max_side, "PNG"),
                              "Image 2: the render of this round's candidate (see the request below).")

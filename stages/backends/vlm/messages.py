@@ -29,7 +29,7 @@ SYSTEM_FIELDS = ("classes",)
 GENERATOR_FIELDS = ("stage", "goal", "round", "rounds", "section", "params_name", "required_names", "scores",
                     "reply_room", "history", "feedback", "last_error", "photo_facts")
 VERIFIER_FIELDS = ("stage", "goal", "round", "rounds", "section", "change", "candidate_scores", "best_scores",
-                   "outcome", "feedback")
+                   "outcome", "feedback", "photo_facts")
 INITIAL_FIELDS = ("width", "height", "photo_facts")
 TEMPLATES = {"system": SYSTEM_FIELDS, "generator_request": GENERATOR_FIELDS,
              "verifier_request": VERIFIER_FIELDS, "initial_request": INITIAL_FIELDS}
