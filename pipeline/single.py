@@ -57,10 +57,7 @@ def reconstruct_photo(uri: str, name: str, prefix: str, cfg: ReconstructConfig, 
     try:
         photo = load(uri, **storage_options)
         photo.name = name
-        if focal_35mm is not None:
-            photo.state_35mm(focal_35mm)
-        if camera_height_m is not None:
-            photo.state_height(camera_height_m)
+        photo.state_camera(focal_35mm, camera_height_m)
     except PhotoError as exc:
         return failed(exc.error_kind, str(exc))
     try:

@@ -129,10 +129,7 @@ def _photo(state: ImageState, cfg: SeigConfig) -> Photo:
     height = _manifest_number(state.job, HEIGHT_COLUMN, checked_height_m)
     photo = load(state.job.uri, timeout_s=cfg.run.storage_deadline_s, **cfg.run.storage_options)
     photo.name = state.job.image_id
-    if f35 is not None:
-        photo.state_35mm(f35)
-    if height is not None:
-        photo.state_height(height)
+    photo.state_camera(f35, height)
     return photo
 
 

@@ -82,6 +82,14 @@ class Photo:
         when it is none (checked_height_m)."""
         self.height_m = checked_height_m(metres)
 
+    def state_camera(self, focal_35mm: float | None = None, height_m: float | None = None) -> None:
+        """What a caller states about the camera (None: nothing), as the manifest's row and
+        `seig reconstruct`'s flags give it."""
+        if focal_35mm is not None:
+            self.state_35mm(focal_35mm)
+        if height_m is not None:
+            self.state_height(height_m)
+
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
@@ -154,9 +162,9 @@ def checked_height_m(value: object) -> float:
 
 def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) -> float:
     lo, hi = bounds
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or not lo <= value <= hi:
-        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and lo <= value <= hi):
+        shown = f"{value:g}" if number else repr(value)
         raise ValueError(f"{shown} is not {what} ({lo:g}-{hi:g} {unit})")
     return float(value)
 

@@ -107,13 +107,17 @@ class OfflineBackend:
     def initial_program(self, photo: Photo, render: RenderSettings) -> tuple[str, Usage]:
         from stages.vision.photo_to_scene import initial_scene
 
-        prior = self.config.camera if photo.height_m is None else self.config.camera.stating_height(photo.height_m)
         scene = initial_scene(photo.image, render.width, render.height, render.samples, seed=render.seed,
-                              prior=prior, focal_mm=photo.focal_mm)
+                              prior=self._camera_prior(photo), focal_mm=photo.focal_mm)
         scene = scene.model_copy(update={"render": Render(width=render.width, height=render.height,
                                                           samples=render.samples, seed=render.seed,
                                                           denoise=render.denoise)})
         return write_program(scene), Usage()
+
+    def _camera_prior(self, photo: Photo) -> CameraPrior:
+        """The config's camera prior, with the height the photo's caller states, if any."""
+        camera = self.config.camera
+        return camera if photo.height_m is None else camera.stating_height(photo.height_m)
 
     # --- one round ------------------------------------------------------------------
     def propose(self, ctx: StageContext) -> Proposal:
@@ -196,7 +200,7 @@ class OfflineBackend:
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
         # a focal length or camera height the photo states is not searched
         moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None,
-                                  height_stated=ctx.photo.height_m is not None or self.config.camera.height_known)
+                                  height_stated=self._camera_prior(ctx.photo).height_known)
         return self._prescreened(ctx, scene, moves, rng, step)
 
     def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,
