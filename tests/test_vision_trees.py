@@ -73,3 +73,17 @@ def test_a_tree_whose_trunk_is_hidden_stands_beyond_the_road_edge():
     assert len(got) == 1
     trunk = got[0].prims[0]
     assert abs(trunk.location[0] - (ROAD[1] + 1.1)) < 0.05 and abs(trunk.location[1] - 18.0) < 0.25 * 18.0
+
+
+def test_a_crown_ends_where_its_trunk_meets_the_foliage_not_at_green_behind_it():
+    # a tall green hedge (or far grass the labels took for upright) behind the tree joins the
+    # crown's blob down to the ground; read from the blob's lowest row the crown hung from
+    # 0.8 m and hid its own trunk (evaluation street 9002). The trunk, seen under the
+    # crown, says where the crown starts: 2.6 m here
+    hedge = Primitive("", "box", (6.0, 2.0, 3.2), (10.0, 20.0, 0.0), 0.0, "vegetation")
+    got = _read_trees([*_tree(7.0, 14.0), hedge], {1, 2})
+    assert len(got) == 1
+    trunk, crown = got[0].prims
+    assert 2.0 < crown.location[2] < 3.2, crown.location
+    assert 3.0 < crown.size[2] < 6.0, crown.size
+    assert abs(trunk.location[0] - 7.0) < 0.5
