@@ -31,6 +31,7 @@ LIGHTNESS_STEP = 7.0  # Lab L: neighbouring neutral strips closer than this may 
 SHADOW_MAX_B = -6.0  # Lab b: ground in a shadow, lit by the blue sky alone, is at least this blue
 TRANSITION_M = 0.5  # a strip this narrow between two others may be the edge between them
 PENUMBRA_M = 1.0  # strips this narrow that carry on a lightness trend may be a shadow's soft edge
+PAVING_CHROMA = 8.0  # Lab a-b distance within which two neutral strips may be one kind of paving
 
 
 @dataclass
@@ -231,7 +232,11 @@ def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, di
     shadow edge), the sidewalk instead? A lit part of the road has the sidewalk beyond it,
     as light or lighter; a sidewalk has nothing as light beyond it (a verge, grass, the
     facades' shadow). So: the run of strips of i's lightness is at most MAX_SIDEWALK_M wide,
-    and no neutral strip within MAX_SIDEWALK_M beyond that run is as light."""
+    and no paving within MAX_SIDEWALK_M beyond that run is as light: a strip counts as
+    paving if it is neutral and of strip i's hue (a, b within PAVING_CHROMA). The facades'
+    lit bases and the grass between them that a cross-section reads past the sidewalk are
+    as light but beige or olive (evaluation street 9004: its lit sidewalk, a -> b 2 -9, went
+    to the road because of a strip at b +6 beyond it)."""
     lightness = strips[i].lab[0]
     if lightness - strips[i - direction].lab[0] <= LIGHTNESS_STEP:
         return False
@@ -243,7 +248,8 @@ def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, di
         return False
     beyond = 0.0
     while 0 <= j < len(strips) and beyond < MAX_SIDEWALK_M:
-        if neutral[j] and strips[j].lab[0] >= lightness - LIGHTNESS_STEP:
+        if (neutral[j] and strips[j].lab[0] >= lightness - LIGHTNESS_STEP
+                and np.hypot(*(strips[j].lab[1:] - strips[i].lab[1:])) < PAVING_CHROMA):
             return False
         beyond += strips[j].width
         j += direction
