@@ -10,8 +10,9 @@ Per round it proposes a few candidates (config `candidates`) for the stage's sec
   pixel scales with its albedo, so albedo *= (photo / render)^alpha over the object's pixels,
   alpha varied across candidates; and the procedural texture's strength set from the
   photo's own contrast on each object;
-- composition: the camera (pitch, yaw, roll, focal length and height unless they are
-  stated) and objects slid along their contact lines, pre-screened the same way;
+- composition: the camera (pitch, yaw, roll, and the focal length unless the photo states
+  it; never the height, which no render of the photo can tell: moves.composition_moves)
+  and objects slid along their contact lines, pre-screened the same way;
 - lighting: the sky gradient fitted analytically over the background pixels, the sun's
   direction, strength and the exposure searched with shadows traced in numpy (a sun the
   first reading switched off is switched on by the raise: `_sun_strength`).
@@ -198,9 +199,8 @@ class OfflineBackend:
         return self._prescreened(ctx, scene, geometry_moves, rng, step)
 
     def _composition(self, ctx: StageContext, scene: Scene, rng: random.Random, step: float) -> tuple[list[Scene], str]:
-        # a focal length or camera height the photo states is not searched
-        moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None,
-                                  height_stated=self._camera_prior(ctx.photo).height_known)
+        # a focal length the photo states is not searched (nor is the height: composition_moves)
+        moves = functools.partial(composition_moves, focal_stated=ctx.photo.focal_mm is not None)
         return self._prescreened(ctx, scene, moves, rng, step)
 
     def _prescreened(self, ctx: StageContext, scene: Scene, moves, rng: random.Random,

@@ -44,9 +44,8 @@ class CameraPrior(BaseModel):
                                                                       "with the error of reading it")
 
     height_known: bool = Field(False, description="the height is known (a fleet's rig): the things of known "
-                                                  "size (cars, the road's width) do not move it, and the "
-                                                  "composition stage does not search it; per image, the "
-                                                  "manifest's camera_height_m says so")
+                                                  "size (cars, the road's width) do not move it; per image, "
+                                                  "the manifest's camera_height_m says so")
 
     def stating_height(self, height_m: float) -> "CameraPrior":
         """This prior with the camera height its caller states (stages.photo: a manifest column,
