@@ -6,7 +6,8 @@
   the materials stage fits it) or merged with its neighbour, an object removed, a car, tree
   or pole added where an unexplained blob stands on the ground.
 - composition: the camera (pitch, yaw, roll, focal length; not its height, which a photo
-  cannot tell: composition_moves) and objects slid along their contact lines (COMPOSITION's per-object shifts; a tree's trunk and crown together).
+  cannot tell: composition_moves) and objects slid along their contact lines
+  (COMPOSITION's per-object shifts; a tree's trunk and crown together).
 Each move is a labelled new Scene; the backend pre-screens them (predict.py) and renders
 the best. Steps shrink with the round (`step`).
 """

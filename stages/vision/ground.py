@@ -235,7 +235,7 @@ def _lit_paving_at_the_edge(strips: list[Strip], neutral: list[bool], i: int, di
     and no paving within MAX_SIDEWALK_M beyond that run is as light: a strip counts as
     paving if it is neutral and of strip i's hue (a, b within PAVING_CHROMA). The facades'
     lit bases and the grass between them that a cross-section reads past the sidewalk are
-    as light but beige or olive (evaluation street 9004: its lit sidewalk, a -> b 2 -9, went
+    as light but beige or olive (evaluation street 9004: its lit sidewalk, a 2 and b -9, went
     to the road because of a strip at b +6 beyond it)."""
     lightness = strips[i].lab[0]
     if lightness - strips[i - direction].lab[0] <= LIGHTNESS_STEP:

@@ -281,6 +281,8 @@ def _crown_bottom(blob: np.ndarray, contact: np.ndarray, r0: int, r1: int, c0: i
     bottoms = []
     for c in range(int(math.ceil(c0 + quarter)), int(c1 - quarter) + 1):
         row = int(min(contact[c], blob.shape[0])) - 1
+        if row <= r0:
+            continue  # the ground starts above the crown's top: nothing to walk up
         start = row
         while row > r0 and not blob[row, c]:
             row -= 1
