@@ -128,7 +128,8 @@ def fit_camera(pa: PhotoArrays, horizon: HorizonEstimate, prior: CameraPrior, ou
         pitch = float(np.clip(math.degrees(math.atan2(-(h / 2 - (horizon.row + 0.5)), f_px)), -85.0, 60.0))
         yaw = 0.0
     camera = PinholeCamera(w, h, round(focal, 3), SENSOR_MM, round(pitch, 3), cam_h, round(yaw, 3), round(roll, 3))
-    return CameraFit(camera, vp if plausible else None, lean, focal_source, horizon_source)
+    return CameraFit(camera, vp if plausible else None, lean, focal_source, horizon_source,
+                     "stated" if prior.height_known else "prior")
 
 
 def _fits_horizon(row: float, horizon: HorizonEstimate, slack: float = 4.0) -> bool:

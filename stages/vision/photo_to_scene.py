@@ -138,8 +138,6 @@ def read_photo(photo: Image.Image, prior: CameraPrior | None = None, focal_mm: f
     horizon = estimate_horizon(seg.labels, f_prior, vanishing_row(pa, seg.labels), looks_outdoor(pa.lab))
     seg.labels = sky_below_horizon(seg.labels, horizon.row)
     fit = fit_camera(pa, horizon, prior, horizon.outdoor, stated_focal_mm=focal_mm)
-    if prior.height_known:
-        fit.height_source = "stated"
     cam = fit.camera
     street = None
     strong_vp = fit.vp is not None and fit.vp.share >= STREET_VP_SHARE
